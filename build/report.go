@@ -1,0 +1,396 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"github.com/moby/buildkit/solver/errdefs"
+	"github.com/moby/buildkit/util/progress/progressui"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Report describes one solve: each step of the graph, whether it ran or
+// came from cache, and how long it took.
+type Report struct {
+	// Builder is the name of the daemon that ran the solve.
+	Builder string
+	// Platform is the platform the graph was built for.
+	Platform string
+	// Steps are the graph's operations in the order they started (cached
+	// ones in the order they were found). Internal work of the builder,
+	// such as resolving image configurations, is not a step.
+	Steps []Step
+	// Warnings are what the graph does that defeats a cache.
+	Warnings []string
+	// Duration is the wall time of the solve.
+	Duration time.Duration
+}
+
+// Step is one operation of a solved graph.
+type Step struct {
+	Name   string
+	Digest digest.Digest
+	// Cached is true when the step's result came from cache.
+	Cached bool
+	// Started and Completed are zero for a step that never started.
+	Started, Completed time.Time
+	// Error is the step's error, "" when it succeeded.
+	Error string
+}
+
+// Duration is how long the step ran, 0 for a cached step.
+func (s Step) Duration() time.Duration {
+	if s.Started.IsZero() || s.Completed.IsZero() {
+		return 0
+	}
+	return s.Completed.Sub(s.Started)
+}
+
+// CachedSteps returns how many steps came from cache.
+func (r *Report) CachedSteps() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Cached {
+			n++
+		}
+	}
+	return n
+}
+
+// RanSteps returns how many steps ran.
+func (r *Report) RanSteps() int { return len(r.Steps) - r.CachedSteps() }
+
+// Find returns the first step whose name contains substr.
+func (r *Report) Find(substr string) (Step, bool) {
+	for _, s := range r.Steps {
+		if strings.Contains(s.Name, substr) {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+// String renders the report as one line per step.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "solve on %s for %s: %d steps, %d cached, %d ran, %s\n",
+		r.Builder, r.Platform, len(r.Steps), r.CachedSteps(), r.RanSteps(), r.Duration.Round(time.Millisecond))
+	for _, s := range r.Steps {
+		state := "ran   " + s.Duration().Round(time.Millisecond).String()
+		if s.Cached {
+			state = "cached"
+		}
+		if s.Error != "" {
+			state = "failed"
+		}
+		fmt.Fprintf(&b, "  %-14s %s\n", state, s.Name)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", w)
+	}
+	return b.String()
+}
+
+// EventKind says what an [Event] reports.
+type EventKind int
+
+const (
+	// StepStarted: a step began to run.
+	StepStarted EventKind = iota + 1
+	// StepCached: a step's result was found in cache.
+	StepCached
+	// StepDone: a step finished without error.
+	StepDone
+	// StepFailed: a step finished with an error, in Event.Error.
+	StepFailed
+	// StepLog: a step wrote output, in Event.Data.
+	StepLog
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case StepStarted:
+		return "started"
+	case StepCached:
+		return "cached"
+	case StepDone:
+		return "done"
+	case StepFailed:
+		return "failed"
+	case StepLog:
+		return "log"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is one thing that happened during a solve, for programs that draw
+// their own progress.
+type Event struct {
+	Kind   EventKind
+	Time   time.Time
+	Step   string
+	Digest digest.Digest
+	// Data is the output of a StepLog event.
+	Data []byte
+	// Stream is 1 for stdout and 2 for stderr in a StepLog event.
+	Stream int
+	// Error is the error of a StepFailed event.
+	Error string
+}
+
+const logTailLines = 20
+
+// recorder turns BuildKit's status stream into the report, events, the
+// displays, and the output tail of each step.
+type recorder struct {
+	onEvent []func(Event)
+
+	mu       sync.Mutex
+	report   *Report
+	index    map[digest.Digest]int // step index in report.Steps
+	expected map[digest.Digest]bool
+	pending  map[digest.Digest]*client.Vertex // seen before the definition was known
+	logs     map[digest.Digest]*bytes.Buffer
+}
+
+func newRecorder(onEvent []func(Event)) *recorder {
+	return &recorder{
+		onEvent: onEvent,
+		report:  &Report{},
+		index:   map[digest.Digest]int{},
+		logs:    map[digest.Digest]*bytes.Buffer{},
+		pending: map[digest.Digest]*client.Vertex{},
+	}
+}
+
+// expect records the digests of the definition's operations: only those
+// are steps.
+func (r *recorder) expect(def *llb.Definition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expected = map[digest.Digest]bool{}
+	for _, dt := range def.Def {
+		r.expected[digest.FromBytes(dt)] = true
+	}
+	for _, v := range r.pending {
+		r.vertex(v)
+	}
+	r.pending = nil
+}
+
+// consume reads statuses until ch closes, feeding the displays, and closes
+// the returned channel when every display has finished.
+func (r *recorder) consume(ctx context.Context, ch <-chan *client.SolveStatus, displays []display) <-chan struct{} {
+	done := make(chan struct{})
+	var outs []chan *client.SolveStatus
+	var wg sync.WaitGroup
+	for _, d := range displays {
+		disp, err := progressui.NewDisplay(d.w, d.mode)
+		if err != nil {
+			// Only a tty mode on a writer that is not a terminal fails;
+			// fall back to plain lines.
+			disp, _ = progressui.NewDisplay(d.w, progressui.PlainMode)
+		}
+		out := make(chan *client.SolveStatus, 64)
+		outs = append(outs, out)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			disp.UpdateFrom(context.WithoutCancel(ctx), out)
+		}()
+	}
+	go func() {
+		for st := range ch {
+			r.status(st)
+			for _, out := range outs {
+				out <- st
+			}
+		}
+		for _, out := range outs {
+			close(out)
+		}
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+func (r *recorder) status(st *client.SolveStatus) {
+	var events []Event
+	r.mu.Lock()
+	for _, v := range st.Vertexes {
+		if r.expected == nil {
+			cp := *v
+			r.pending[v.Digest] = &cp
+		} else {
+			r.vertex(v)
+		}
+		events = append(events, vertexEvents(v)...)
+	}
+	for _, l := range st.Logs {
+		buf := r.logs[l.Vertex]
+		if buf == nil {
+			buf = &bytes.Buffer{}
+			r.logs[l.Vertex] = buf
+		}
+		buf.Write(l.Data)
+		if buf.Len() > 64<<10 {
+			tail := bytes.Clone(buf.Bytes()[buf.Len()-32<<10:])
+			buf.Reset()
+			buf.Write(tail)
+		}
+		events = append(events, Event{Kind: StepLog, Time: l.Timestamp, Digest: l.Vertex, Step: r.name(l.Vertex), Data: l.Data, Stream: l.Stream})
+	}
+	r.mu.Unlock()
+	for _, e := range events {
+		for _, fn := range r.onEvent {
+			fn(e)
+		}
+	}
+}
+
+func vertexEvents(v *client.Vertex) []Event {
+	base := Event{Step: v.Name, Digest: v.Digest}
+	switch {
+	case v.Cached:
+		base.Kind, base.Time = StepCached, timeOr(v.Completed, v.Started)
+	case v.Error != "":
+		base.Kind, base.Time, base.Error = StepFailed, timeOr(v.Completed, v.Started), v.Error
+	case v.Completed != nil:
+		base.Kind, base.Time = StepDone, *v.Completed
+	case v.Started != nil:
+		base.Kind, base.Time = StepStarted, *v.Started
+	default:
+		return nil
+	}
+	return []Event{base}
+}
+
+func timeOr(ts ...*time.Time) time.Time {
+	for _, t := range ts {
+		if t != nil {
+			return *t
+		}
+	}
+	return time.Now()
+}
+
+// vertex updates the step of v. r.mu is held.
+func (r *recorder) vertex(v *client.Vertex) {
+	if !r.expected[v.Digest] {
+		return
+	}
+	i, ok := r.index[v.Digest]
+	if !ok {
+		i = len(r.report.Steps)
+		r.index[v.Digest] = i
+		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest})
+	}
+	s := &r.report.Steps[i]
+	s.Cached = s.Cached || v.Cached
+	if v.Started != nil {
+		s.Started = *v.Started
+	}
+	if v.Completed != nil {
+		s.Completed = *v.Completed
+	}
+	if v.Error != "" {
+		s.Error = v.Error
+	}
+}
+
+func (r *recorder) name(d digest.Digest) string {
+	if i, ok := r.index[d]; ok {
+		return r.report.Steps[i].Name
+	}
+	if v, ok := r.pending[d]; ok {
+		return v.Name
+	}
+	return ""
+}
+
+// StepError reports a step of the graph that failed: the command, its exit
+// code and the last lines of its output. It wraps BuildKit's error, so
+// errors.As also reaches *errdefs.SolveError.
+type StepError struct {
+	// Step is the name of the step in the progress output.
+	Step string
+	// Args is the command that ran, as argv.
+	Args []string
+	// ExitCode is the command's exit code, -1 when it did not exit.
+	ExitCode int
+	// Output holds the last lines the command wrote, stdout and stderr
+	// interleaved.
+	Output []string
+	// Err is BuildKit's error.
+	Err error
+}
+
+func (e *StepError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "build: step %q failed", strings.Join(e.Args, " "))
+	if e.ExitCode >= 0 {
+		fmt.Fprintf(&b, " with exit code %d", e.ExitCode)
+	}
+	if len(e.Output) > 0 {
+		b.WriteString("; last output:")
+		for _, l := range e.Output {
+			b.WriteString("\n  ")
+			b.WriteString(l)
+		}
+	} else {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// stepError turns a solve error into a *StepError when a command failed,
+// and wraps it otherwise.
+func (r *recorder) stepError(err error) error {
+	var se *errdefs.SolveError
+	if !errors.As(err, &se) || se.Op == nil || se.Op.GetExec() == nil {
+		return fmt.Errorf("build: solve: %w", err)
+	}
+	e := &StepError{Args: se.Op.GetExec().GetMeta().GetArgs(), ExitCode: -1, Err: err}
+	var ee *gatewaypb.ExitError
+	if errors.As(err, &ee) {
+		e.ExitCode = int(ee.ExitCode)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dt, merr := se.Op.MarshalVT()
+	var d digest.Digest
+	if merr == nil {
+		d = digest.FromBytes(dt)
+	}
+	// The failing op as the daemon reports it may differ from ours in
+	// fields the daemon fills; fall back to the step that failed.
+	if _, ok := r.index[d]; !ok {
+		for dg, i := range r.index {
+			if r.report.Steps[i].Error != "" {
+				d = dg
+			}
+		}
+	}
+	if i, ok := r.index[d]; ok {
+		e.Step = r.report.Steps[i].Name
+	}
+	if buf := r.logs[d]; buf != nil {
+		lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+		if len(lines) > logTailLines {
+			lines = lines[len(lines)-logTailLines:]
+		}
+		e.Output = lines
+	}
+	return e
+}

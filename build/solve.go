@@ -1,0 +1,577 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
+	"github.com/docker/cli/cli/config"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/solver/pb"
+	"github.com/moby/buildkit/util/progress/progressui"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/larder-build/larder/cache"
+)
+
+// Builder is what [Solve] runs on: a BuildKit daemon or a fleet of them.
+// *remote.Builder and *remote.Fleet satisfy it.
+type Builder interface {
+	// Platforms lists the platforms the builder runs, its default first.
+	Platforms() []ocispecs.Platform
+	// Acquire returns a client for a daemon that builds platform p, chosen
+	// by key when several could, and the name of that daemon for reports.
+	// The caller calls release with the solve's error when the solve ends.
+	Acquire(ctx context.Context, p ocispecs.Platform, key string) (c *client.Client, name string, release func(error), err error)
+}
+
+// SolveOption configures [Solve]. Each option checks its own input; Solve
+// reports every mistake before it contacts the builder.
+type SolveOption func(*solveOptions) error
+
+type solveOptions struct {
+	platform    *ocispecs.Platform
+	locals      map[string]string
+	secrets     map[string][]byte
+	ssh         []sshprovider.AgentConfig
+	exports     []client.ExportEntry
+	pushRefs    []string
+	cacheFrom   []cache.Backend
+	cacheTo     []cache.Backend
+	displays    []display
+	onEvent     []func(Event)
+	key         string
+	noAuth      bool
+	imageOutput bool
+}
+
+type display struct {
+	w    io.Writer
+	mode progressui.DisplayMode
+}
+
+// WithLocal sends the directory dir to the builder as the local source name,
+// which [Local] stages refer to. Every Local in the graph needs one.
+func WithLocal(name, dir string) SolveOption {
+	return func(o *solveOptions) error {
+		if err := checkLocalName(name); err != nil {
+			return fmt.Errorf("WithLocal(%q): %w", name, err)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("WithLocal(%q, %q): %w", name, dir, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("WithLocal(%q, %q): not a directory", name, dir)
+		}
+		if o.locals == nil {
+			o.locals = map[string]string{}
+		}
+		if _, dup := o.locals[name]; dup {
+			return fmt.Errorf("WithLocal(%q): given twice", name)
+		}
+		o.locals[name] = dir
+		return nil
+	}
+}
+
+// WithSecret makes value available to secret mounts with this id. The value
+// travels through the client session only: it is never part of the
+// definition, a layer, a cache export or the progress output.
+func WithSecret(id string, value []byte) SolveOption {
+	return func(o *solveOptions) error {
+		if id == "" {
+			return errors.New("WithSecret: empty id")
+		}
+		if o.secrets == nil {
+			o.secrets = map[string][]byte{}
+		}
+		if _, dup := o.secrets[id]; dup {
+			return fmt.Errorf("WithSecret(%q): given twice", id)
+		}
+		o.secrets[id] = slices.Clone(value)
+		return nil
+	}
+}
+
+// WithSecretFile is [WithSecret] with the content of the file at path, read
+// when the option is applied.
+func WithSecretFile(id, path string) SolveOption {
+	return func(o *solveOptions) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("WithSecretFile(%q): %w", id, err)
+		}
+		return WithSecret(id, b)(o)
+	}
+}
+
+// WithSecretEnv is [WithSecret] with the value of the environment variable
+// name, which must be set.
+func WithSecretEnv(id, name string) SolveOption {
+	return func(o *solveOptions) error {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return fmt.Errorf("WithSecretEnv(%q): environment variable %s is not set", id, name)
+		}
+		return WithSecret(id, []byte(v))(o)
+	}
+}
+
+// WithSSH forwards an SSH agent to SSH mounts with this id: the agent at
+// the socket paths given, or private key files, or $SSH_AUTH_SOCK when no
+// path is given.
+func WithSSH(id string, paths ...string) SolveOption {
+	return func(o *solveOptions) error {
+		if id == "" {
+			return errors.New("WithSSH: empty id (the default id of an SSH mount is \"default\")")
+		}
+		if len(paths) == 0 && os.Getenv("SSH_AUTH_SOCK") == "" {
+			return fmt.Errorf("WithSSH(%q): no path given and SSH_AUTH_SOCK is not set", id)
+		}
+		o.ssh = append(o.ssh, sshprovider.AgentConfig{ID: id, Paths: paths})
+		return nil
+	}
+}
+
+// Push pushes the image to each reference, such as
+// "registry.example.com/team/app:1.2", with credentials from the Docker
+// configuration ($DOCKER_CONFIG, else ~/.docker/config.json).
+func Push(refs ...string) SolveOption {
+	return func(o *solveOptions) error {
+		if len(refs) == 0 {
+			return errors.New("Push: no reference")
+		}
+		for _, r := range refs {
+			if _, err := reference.ParseNormalizedNamed(r); err != nil {
+				return fmt.Errorf("Push(%q): %v (want host/repo:tag)", r, err)
+			}
+		}
+		o.pushRefs = append(o.pushRefs, refs...)
+		o.imageOutput = true
+		return nil
+	}
+}
+
+// OCITarball writes the image as an OCI layout tarball to the file path,
+// named ref ("" for no name).
+func OCITarball(path, ref string) SolveOption {
+	return tarball(client.ExporterOCI, "OCITarball", path, ref, false)
+}
+
+// DockerTarball writes the image as a tarball that `docker load` reads, to
+// the file path, tagged ref.
+func DockerTarball(path, ref string) SolveOption {
+	return tarball(client.ExporterDocker, "DockerTarball", path, ref, true)
+}
+
+func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
+	return func(o *solveOptions) error {
+		if path == "" {
+			return fmt.Errorf("%s: empty path", fn)
+		}
+		if dir := filepath.Dir(path); dir != "" {
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return fmt.Errorf("%s(%q): directory %s does not exist", fn, path, dir)
+			}
+		}
+		attrs := map[string]string{}
+		if ref != "" {
+			if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+				return fmt.Errorf("%s(%q, %q): %v", fn, path, ref, err)
+			}
+			attrs["name"] = ref
+		} else if needRef {
+			return fmt.Errorf("%s(%q): a reference is needed to tag the image", fn, path)
+		}
+		o.exports = append(o.exports, client.ExportEntry{
+			Type:  typ,
+			Attrs: attrs,
+			Output: func(map[string]string) (io.WriteCloser, error) {
+				return os.Create(path)
+			},
+		})
+		o.imageOutput = true
+		return nil
+	}
+}
+
+// LocalDir writes the result's filesystem to the directory dir on the
+// client, creating it if needed.
+func LocalDir(dir string) SolveOption {
+	return func(o *solveOptions) error {
+		if dir == "" {
+			return errors.New("LocalDir: empty path")
+		}
+		o.exports = append(o.exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: dir})
+		return nil
+	}
+}
+
+// Export adds a raw BuildKit export entry, for exporters Larder does not
+// wrap.
+func Export(e client.ExportEntry) SolveOption {
+	return func(o *solveOptions) error {
+		if e.Type == "" {
+			return errors.New("Export: entry has no Type")
+		}
+		o.exports = append(o.exports, e)
+		return nil
+	}
+}
+
+// CacheFrom imports layer cache from each backend before the solve.
+func CacheFrom(backends ...cache.Backend) SolveOption {
+	return func(o *solveOptions) error {
+		for _, b := range backends {
+			if b == nil {
+				return errors.New("CacheFrom: nil backend")
+			}
+			if _, err := b.ImportAttrs(); err != nil {
+				return fmt.Errorf("CacheFrom: %w", err)
+			}
+		}
+		o.cacheFrom = append(o.cacheFrom, backends...)
+		return nil
+	}
+}
+
+// CacheTo exports the solve's layer cache to each backend.
+func CacheTo(backends ...cache.Backend) SolveOption {
+	return func(o *solveOptions) error {
+		for _, b := range backends {
+			if b == nil {
+				return errors.New("CacheTo: nil backend")
+			}
+			if _, err := b.ExportAttrs(); err != nil {
+				return fmt.Errorf("CacheTo: %w", err)
+			}
+		}
+		o.cacheTo = append(o.cacheTo, backends...)
+		return nil
+	}
+}
+
+// TargetPlatform sets the platform the graph is built for, such as
+// "linux/arm64". The default is the builder's default platform.
+func TargetPlatform(p string) SolveOption {
+	return func(o *solveOptions) error {
+		pl, err := platforms.Parse(p)
+		if err != nil {
+			return fmt.Errorf("TargetPlatform(%q): %v (want os/arch[/variant], such as linux/arm64)", p, err)
+		}
+		pl = platforms.Normalize(pl)
+		o.platform = &pl
+		return nil
+	}
+}
+
+// Key names the project a solve belongs to, so that a fleet sends the same
+// project to the same member and its cache mounts stay warm. A single
+// builder ignores it. The default is "".
+func Key(key string) SolveOption {
+	return func(o *solveOptions) error {
+		o.key = key
+		return nil
+	}
+}
+
+// Progress draws BuildKit's own progress display on w: "auto" (a live
+// display on a terminal, plain lines otherwise), "tty", "plain", "rawjson"
+// or "quiet".
+func Progress(w io.Writer, mode string) SolveOption {
+	return func(o *solveOptions) error {
+		if w == nil {
+			return errors.New("Progress: nil writer")
+		}
+		m := progressui.DisplayMode(mode)
+		switch m {
+		case progressui.AutoMode, progressui.TtyMode, progressui.PlainMode, progressui.RawJSONMode, progressui.QuietMode:
+		default:
+			return fmt.Errorf("Progress: mode %q (want auto, tty, plain, rawjson or quiet)", mode)
+		}
+		o.displays = append(o.displays, display{w: w, mode: m})
+		return nil
+	}
+}
+
+// OnEvent calls fn with each progress event of the solve, in order, from one
+// goroutine. fn should return quickly: the display waits for it.
+func OnEvent(fn func(Event)) SolveOption {
+	return func(o *solveOptions) error {
+		if fn == nil {
+			return errors.New("OnEvent: nil func")
+		}
+		o.onEvent = append(o.onEvent, fn)
+		return nil
+	}
+}
+
+// WithoutRegistryAuth does not offer the Docker configuration's registry
+// credentials to the builder. The default offers them.
+func WithoutRegistryAuth() SolveOption {
+	return func(o *solveOptions) error {
+		o.noAuth = true
+		return nil
+	}
+}
+
+// Result is what a successful [Solve] returns.
+type Result struct {
+	// Digest is the digest of the image manifest (or index) exported, ""
+	// when no image was exported.
+	Digest digest.Digest
+	// Report lists each step of the solve, cached or run, and its time.
+	Report *Report
+	// ExporterResponse is BuildKit's raw exporter response.
+	ExporterResponse map[string]string
+}
+
+// Solve builds s on b with the outputs and session options given, and waits
+// for the result. Everything that can be checked on the client is checked
+// before b is contacted: the stage's own mistakes, options, local
+// directories and secrets that the graph needs and the options do not give.
+// A failed step returns a [*StepError]; errors wrap BuildKit's own, so
+// errors.As still reaches *errdefs.SolveError.
+func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Result, error) {
+	var o solveOptions
+	var errs []error
+	for _, opt := range opts {
+		if opt == nil {
+			errs = append(errs, errors.New("nil option"))
+			continue
+		}
+		if err := opt(&o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("build: Solve: %w", err)
+	}
+	if b == nil {
+		return nil, errors.New("build: Solve: nil builder")
+	}
+	var p ocispecs.Platform
+	if o.platform != nil {
+		p = *o.platform
+	} else if ps := b.Platforms(); len(ps) > 0 {
+		p = platforms.Normalize(ps[0])
+	} else {
+		return nil, errors.New("build: Solve: the builder lists no platform; set one with TargetPlatform")
+	}
+	// Client-side checks on the graph as it marshals without a builder.
+	def, err := s.st.Marshal(ctx, llb.Platform(p))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSession(def, &o); err != nil {
+		return nil, fmt.Errorf("build: Solve: %w", err)
+	}
+
+	c, name, release, err := b.Acquire(ctx, p, o.key)
+	if err != nil {
+		return nil, fmt.Errorf("build: Solve: %w", err)
+	}
+	res, err := solveOn(ctx, c, s, p, &o)
+	release(err)
+	if res != nil {
+		res.Report.Builder = name
+	}
+	if err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// checkSession finds the local sources and required secrets the definition
+// uses and checks that the options provide them.
+func checkSession(def *llb.Definition, o *solveOptions) error {
+	var errs []error
+	for _, dt := range def.Def {
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err != nil {
+			return err
+		}
+		if src := op.GetSource(); src != nil {
+			if name, ok := strings.CutPrefix(src.Identifier, "local://"); ok {
+				if _, have := o.locals[name]; !have {
+					errs = append(errs, fmt.Errorf("the graph uses Local(%q) but no WithLocal(%q, dir) was given", name, name))
+				}
+			}
+		}
+		if ex := op.GetExec(); ex != nil {
+			for _, m := range ex.Mounts {
+				if so := m.SecretOpt; so != nil && !so.Optional {
+					if _, have := o.secrets[so.ID]; !have {
+						errs = append(errs, fmt.Errorf("a step mounts the required secret %q but no WithSecret(%q, …) was given", so.ID, so.ID))
+					}
+				}
+				if so := m.SSHOpt; so != nil && !so.Optional && !slices.ContainsFunc(o.ssh, func(a sshprovider.AgentConfig) bool { return a.ID == so.ID }) {
+					errs = append(errs, fmt.Errorf("a step mounts the required SSH agent %q but no WithSSH(%q, …) was given", so.ID, so.ID))
+				}
+			}
+			for _, se := range ex.Secretenv {
+				if !se.Optional {
+					if _, have := o.secrets[se.ID]; !have {
+						errs = append(errs, fmt.Errorf("a step reads the required secret %q into $%s but no WithSecret(%q, …) was given", se.ID, se.Name, se.ID))
+					}
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, o *solveOptions) (*Result, error) {
+	so := client.SolveOpt{LocalMounts: map[string]fsutil.FS{}}
+	for name, dir := range o.locals {
+		fs, err := fsutil.NewFS(dir)
+		if err != nil {
+			return nil, fmt.Errorf("build: WithLocal(%q, %q): %w", name, dir, err)
+		}
+		so.LocalMounts[name] = fs
+	}
+	if !o.noAuth {
+		so.Session = append(so.Session, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
+		}))
+	}
+	if len(o.secrets) > 0 {
+		so.Session = append(so.Session, secretsprovider.FromMap(o.secrets))
+	}
+	if len(o.ssh) > 0 {
+		sp, err := sshprovider.NewSSHAgentProvider(o.ssh)
+		if err != nil {
+			return nil, fmt.Errorf("build: WithSSH: %w", err)
+		}
+		so.Session = append(so.Session, sp)
+	}
+	so.Exports = slices.Clone(o.exports)
+	if len(o.pushRefs) > 0 {
+		so.Exports = append(so.Exports, client.ExportEntry{
+			Type:  client.ExporterImage,
+			Attrs: map[string]string{"name": strings.Join(o.pushRefs, ","), "push": "true"},
+		})
+	}
+	for _, b := range o.cacheFrom {
+		attrs, _ := b.ImportAttrs()
+		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: b.Type(), Attrs: attrs})
+	}
+	for _, b := range o.cacheTo {
+		attrs, _ := b.ExportAttrs()
+		so.CacheExports = append(so.CacheExports, client.CacheOptionsEntry{Type: b.Type(), Attrs: attrs})
+	}
+
+	rec := newRecorder(o.onEvent)
+	rec.report.Platform = platforms.Format(p)
+	rec.report.Warnings = s.Warnings()
+	statusCh := make(chan *client.SolveStatus)
+	done := rec.consume(ctx, statusCh, o.displays)
+
+	start := time.Now()
+	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
+		rctx := withResolver(ctx, gc)
+		def, err := s.st.Marshal(rctx, llb.Platform(p))
+		if err != nil {
+			return nil, err
+		}
+		rec.expect(def)
+		req := gateway.SolveRequest{Definition: def.ToPB()}
+		for _, ci := range so.CacheImports {
+			req.CacheImports = append(req.CacheImports, gateway.CacheOptionsEntry{Type: ci.Type, Attrs: ci.Attrs})
+		}
+		res, err := gc.Solve(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if o.imageOutput {
+			cfg, err := s.imageConfig(rctx, gc, p)
+			if err != nil {
+				return nil, err
+			}
+			res.AddMeta(exptypes.ExporterImageConfigKey, cfg)
+		}
+		return res, nil
+	}, statusCh)
+	<-done
+	rec.report.Duration = time.Since(start)
+	result := &Result{Report: rec.report}
+	if err != nil {
+		return result, rec.stepError(err)
+	}
+	result.ExporterResponse = resp.ExporterResponse
+	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
+		result.Digest = digest.Digest(d)
+	}
+	return result, nil
+}
+
+// imageConfig renders the exported image's configuration: the state's
+// environment, working directory and user, the stage's entrypoint, command
+// and labels, over the base image's.
+func (s Stage) imageConfig(ctx context.Context, r llb.ImageMetaResolver, p ocispecs.Platform) ([]byte, error) {
+	var img ocispecs.Image
+	if s.config.base != "" {
+		_, _, dt, err := r.ResolveImageConfig(ctx, s.config.base, sourceresolver.Opt{
+			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("build: resolving %s: %w", s.config.base, err)
+		}
+		if err := json.Unmarshal(dt, &img); err != nil {
+			return nil, fmt.Errorf("build: image config of %s: %w", s.config.base, err)
+		}
+	}
+	env, err := s.st.Env(ctx, llb.Platform(p))
+	if err != nil {
+		return nil, err
+	}
+	dir, err := s.st.GetDir(ctx, llb.Platform(p))
+	if err != nil {
+		return nil, err
+	}
+	img.Platform = p
+	img.Config.Env = env.ToArray()
+	img.Config.WorkingDir = dir
+	if s.config.user != "" {
+		img.Config.User = s.config.user
+	}
+	if s.config.entrypoint != nil {
+		img.Config.Entrypoint = s.config.entrypoint
+		if s.config.cmd == nil {
+			img.Config.Cmd = nil // as in a Dockerfile, a new entrypoint resets the command
+		}
+	}
+	if s.config.cmd != nil {
+		img.Config.Cmd = s.config.cmd
+	}
+	if len(s.config.labels) > 0 {
+		if img.Config.Labels == nil {
+			img.Config.Labels = map[string]string{}
+		}
+		for k, v := range s.config.labels {
+			img.Config.Labels[k] = v
+		}
+	}
+	img.RootFS = ocispecs.RootFS{Type: "layers"}
+	img.History = nil
+	return json.Marshal(img)
+}

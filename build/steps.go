@@ -1,0 +1,192 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/moby/buildkit/client/llb"
+)
+
+// validator is an llb.RunOption that can check itself: every mount and
+// preset is one.
+type validator interface{ Validate() error }
+
+// targeted is an llb.RunOption that mounts something at a path: every mount.
+type targeted interface{ Target() string }
+
+// grouped is an llb.RunOption made of several mounts: every preset.
+type grouped interface{ Targets() []string }
+
+// warner is an llb.RunOption that recognises commands that defeat it, such
+// as a pip preset given a command with --no-cache-dir.
+type warner interface{ Warnings(args []string) []string }
+
+// Run runs the shell command cmd with /bin/sh -c on s and returns the
+// resulting filesystem. opts are any llb.RunOption: mounts, presets, and raw
+// llb options such as llb.Network or llb.IgnoreCache. Mount targets must be
+// absolute and distinct; mistakes are reported by [Solve]. The command and
+// every option are part of the cache key.
+func (s Stage) Run(cmd string, opts ...llb.RunOption) Stage {
+	if strings.TrimSpace(cmd) == "" {
+		return s.withErr(errors.New("build: Run: empty command"))
+	}
+	return s.run([]string{"/bin/sh", "-c", cmd}, "Run("+quoteShort(cmd)+")", opts)
+}
+
+// RunArgs runs args without a shell (args[0] is looked up in the step's
+// PATH), like Run otherwise.
+func (s Stage) RunArgs(args []string, opts ...llb.RunOption) Stage {
+	if len(args) == 0 || args[0] == "" {
+		return s.withErr(errors.New("build: RunArgs: empty argv"))
+	}
+	return s.run(args, fmt.Sprintf("RunArgs(%q)", args), opts)
+}
+
+func (s Stage) run(args []string, where string, opts []llb.RunOption) Stage {
+	if err := checkRunOptions(opts); err != nil {
+		return s.withErr(fmt.Errorf("build: %s: %w", where, err))
+	}
+	for _, o := range opts {
+		if w, ok := o.(warner); ok {
+			for _, msg := range w.Warnings(args) {
+				s.warnings = append(s.warnings, where+": "+msg)
+			}
+		}
+	}
+	ro := make([]llb.RunOption, 0, len(opts)+1)
+	ro = append(ro, llb.Args(args))
+	ro = append(ro, opts...)
+	s.st = s.st.Run(ro...).Root()
+	return s
+}
+
+// checkRunOptions validates each option and rejects two mounts on one
+// target.
+func checkRunOptions(opts []llb.RunOption) error {
+	var errs []error
+	seen := map[string]bool{}
+	addTarget := func(t string) {
+		if t == "" {
+			return
+		}
+		t = path.Clean(t)
+		if seen[t] {
+			errs = append(errs, fmt.Errorf("two mounts target %s (each target may be mounted once per step)", t))
+		}
+		seen[t] = true
+	}
+	for i, o := range opts {
+		if o == nil {
+			errs = append(errs, fmt.Errorf("option %d is nil", i))
+			continue
+		}
+		if v, ok := o.(validator); ok {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		switch m := o.(type) {
+		case grouped:
+			for _, t := range m.Targets() {
+				addTarget(t)
+			}
+		case targeted:
+			addTarget(m.Target())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func quoteShort(s string) string {
+	const max = 60
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// CopyOption configures [Stage.Copy].
+type CopyOption func(*copyOptions) error
+
+type copyOptions struct {
+	chown *llb.ChownOpt
+	mode  *os.FileMode
+}
+
+// Chown sets the owner of the copied files to uid:gid. The default keeps the
+// owner they have in the source. It changes the cache key.
+func Chown(uid, gid int) CopyOption {
+	return func(o *copyOptions) error {
+		if uid < 0 || gid < 0 {
+			return fmt.Errorf("Chown(%d, %d): ids must not be negative", uid, gid)
+		}
+		c := llb.WithUIDGID(uid, gid).(llb.ChownOpt)
+		o.chown = &c
+		return nil
+	}
+}
+
+// ChownUser sets the owner of the copied files to a user and optional group
+// by name or id, as "app" or "app:staff", looked up in the destination
+// stage's /etc/passwd and /etc/group. It changes the cache key.
+func ChownUser(spec string) CopyOption {
+	return func(o *copyOptions) error {
+		if spec == "" || strings.HasPrefix(spec, ":") || strings.HasSuffix(spec, ":") {
+			return fmt.Errorf("ChownUser(%q): want user or user:group", spec)
+		}
+		c := llb.WithUser(spec).(llb.ChownOpt)
+		o.chown = &c
+		return nil
+	}
+}
+
+// Chmod sets the permission bits of the copied files. The default keeps the
+// mode they have in the source. It changes the cache key.
+func Chmod(mode os.FileMode) CopyOption {
+	return func(o *copyOptions) error {
+		if mode&^os.FileMode(0o7777) != 0 {
+			return fmt.Errorf("Chmod(%#o): want permission bits within 0o7777", mode)
+		}
+		o.mode = &mode
+		return nil
+	}
+}
+
+// Copy copies src from the stage from into s at dst and returns the result.
+// As in a Dockerfile's COPY, a directory's contents are copied, src may hold
+// wildcards, and dst's parents are created. Paths in from are absolute or
+// relative to its root; a relative dst is relative to s's working directory.
+// The copied content, not the history of from, makes the cache key.
+func (s Stage) Copy(from Stage, src, dst string, opts ...CopyOption) Stage {
+	where := fmt.Sprintf("Copy(%q, %q)", src, dst)
+	if src == "" || dst == "" {
+		return s.withErr(fmt.Errorf("build: %s: empty path", where))
+	}
+	var o copyOptions
+	var errs []error
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return s.withErr(fmt.Errorf("build: %s: %w", where, err))
+	}
+	info := &llb.CopyInfo{
+		FollowSymlinks:      true,
+		CopyDirContentsOnly: true,
+		CreateDestPath:      true,
+		AllowWildcard:       true,
+		ChownOpt:            o.chown,
+	}
+	if o.mode != nil {
+		info.Mode = &llb.ChmodOpt{Mode: *o.mode}
+	}
+	s.st = s.st.File(llb.Copy(from.st, src, dst, info))
+	s.warnings = append(s.warnings, from.warnings...)
+	return s
+}
