@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 	"github.com/moby/buildkit/solver/errdefs"
+	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -24,9 +25,9 @@ type Report struct {
 	Builder string
 	// Platform is the platform the graph was built for.
 	Platform string
-	// Steps are the graph's operations in the order they started (cached
-	// ones in the order they were found). Internal work of the builder,
-	// such as resolving image configurations, is not a step.
+	// Steps are the graph's operations in the order the builder reached
+	// them. Internal work of the builder, such as resolving image
+	// configurations, is not a step.
 	Steps []Step
 	// Warnings are what the graph does that defeats a cache.
 	Warnings []string
@@ -38,6 +39,10 @@ type Report struct {
 type Step struct {
 	Name   string
 	Digest digest.Digest
+	// Kind is what the operation does: "source" (an image, local
+	// directory, git checkout or download), "exec" (a command), "file" (a
+	// copy or other file operation), "merge", "diff" or "build".
+	Kind string
 	// Cached is true when the step's result came from cache.
 	Cached bool
 	// Started and Completed are zero for a step that never started.
@@ -54,19 +59,24 @@ func (s Step) Duration() time.Duration {
 	return s.Completed.Sub(s.Started)
 }
 
-// CachedSteps returns how many steps came from cache.
-func (r *Report) CachedSteps() int {
+// CachedSteps returns how many steps that are not sources came from cache.
+// Sources are left out of both counts: BuildKit checks them on every solve
+// (a tag may have moved, a directory changed), even when every step on top
+// of them comes from cache.
+func (r *Report) CachedSteps() int { return r.count(true) }
+
+// RanSteps returns how many steps that are not sources ran.
+func (r *Report) RanSteps() int { return r.count(false) }
+
+func (r *Report) count(cached bool) int {
 	n := 0
 	for _, s := range r.Steps {
-		if s.Cached {
+		if s.Kind != "source" && s.Cached == cached {
 			n++
 		}
 	}
 	return n
 }
-
-// RanSteps returns how many steps ran.
-func (r *Report) RanSteps() int { return len(r.Steps) - r.CachedSteps() }
 
 // Find returns the first step whose name contains substr.
 func (r *Report) Find(substr string) (Step, bool) {
@@ -81,8 +91,8 @@ func (r *Report) Find(substr string) (Step, bool) {
 // String renders the report as one line per step.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "solve on %s for %s: %d steps, %d cached, %d ran, %s\n",
-		r.Builder, r.Platform, len(r.Steps), r.CachedSteps(), r.RanSteps(), r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "solve on %s for %s: %d cached, %d ran, %s\n",
+		r.Builder, r.Platform, r.CachedSteps(), r.RanSteps(), r.Duration.Round(time.Millisecond))
 	for _, s := range r.Steps {
 		state := "ran   " + s.Duration().Round(time.Millisecond).String()
 		if s.Cached {
@@ -155,8 +165,8 @@ type recorder struct {
 
 	mu       sync.Mutex
 	report   *Report
-	index    map[digest.Digest]int // step index in report.Steps
-	expected map[digest.Digest]bool
+	index    map[digest.Digest]int            // step index in report.Steps
+	expected map[digest.Digest]*pb.Op         // the definition's operations
 	pending  map[digest.Digest]*client.Vertex // seen before the definition was known
 	logs     map[digest.Digest]*bytes.Buffer
 }
@@ -176,9 +186,12 @@ func newRecorder(onEvent []func(Event)) *recorder {
 func (r *recorder) expect(def *llb.Definition) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.expected = map[digest.Digest]bool{}
+	r.expected = map[digest.Digest]*pb.Op{}
 	for _, dt := range def.Def {
-		r.expected[digest.FromBytes(dt)] = true
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err == nil {
+			r.expected[digest.FromBytes(dt)] = &op
+		}
 	}
 	for _, v := range r.pending {
 		r.vertex(v)
@@ -285,14 +298,14 @@ func timeOr(ts ...*time.Time) time.Time {
 
 // vertex updates the step of v. r.mu is held.
 func (r *recorder) vertex(v *client.Vertex) {
-	if !r.expected[v.Digest] {
+	if _, ok := r.expected[v.Digest]; !ok {
 		return
 	}
 	i, ok := r.index[v.Digest]
 	if !ok {
 		i = len(r.report.Steps)
 		r.index[v.Digest] = i
-		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest})
+		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest, Kind: opKind(r.expected[v.Digest])})
 	}
 	s := &r.report.Steps[i]
 	s.Cached = s.Cached || v.Cached
@@ -307,6 +320,24 @@ func (r *recorder) vertex(v *client.Vertex) {
 	}
 }
 
+func opKind(op *pb.Op) string {
+	switch op.GetOp().(type) {
+	case *pb.Op_Source:
+		return "source"
+	case *pb.Op_Exec:
+		return "exec"
+	case *pb.Op_File:
+		return "file"
+	case *pb.Op_Merge:
+		return "merge"
+	case *pb.Op_Diff:
+		return "diff"
+	case *pb.Op_Build:
+		return "build"
+	}
+	return ""
+}
+
 func (r *recorder) name(d digest.Digest) string {
 	if i, ok := r.index[d]; ok {
 		return r.report.Steps[i].Name
@@ -317,9 +348,10 @@ func (r *recorder) name(d digest.Digest) string {
 	return ""
 }
 
-// StepError reports a step of the graph that failed: the command, its exit
-// code and the last lines of its output. It wraps BuildKit's error, so
-// errors.As also reaches *errdefs.SolveError.
+// StepError reports a step of the graph whose command failed: the command,
+// its exit code and the last lines of its output. It wraps BuildKit's error,
+// so errors.As also reaches *errdefs.VertexError and the gateway's
+// *ExitError.
 type StepError struct {
 	// Step is the name of the step in the progress output.
 	Step string
@@ -354,33 +386,24 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
-// stepError turns a solve error into a *StepError when a command failed,
-// and wraps it otherwise.
+// stepError turns a solve error into a *StepError when a command of the
+// graph failed, and wraps it otherwise.
 func (r *recorder) stepError(err error) error {
-	var se *errdefs.SolveError
-	if !errors.As(err, &se) || se.Op == nil || se.Op.GetExec() == nil {
+	var ve *errdefs.VertexError
+	if !errors.As(err, &ve) {
 		return fmt.Errorf("build: solve: %w", err)
 	}
-	e := &StepError{Args: se.Op.GetExec().GetMeta().GetArgs(), ExitCode: -1, Err: err}
+	d := digest.Digest(ve.Digest)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	op := r.expected[d]
+	if op == nil || op.GetExec() == nil {
+		return fmt.Errorf("build: solve: %w", err)
+	}
+	e := &StepError{Args: op.GetExec().GetMeta().GetArgs(), ExitCode: -1, Err: err}
 	var ee *gatewaypb.ExitError
 	if errors.As(err, &ee) {
 		e.ExitCode = int(ee.ExitCode)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	dt, merr := se.Op.MarshalVT()
-	var d digest.Digest
-	if merr == nil {
-		d = digest.FromBytes(dt)
-	}
-	// The failing op as the daemon reports it may differ from ours in
-	// fields the daemon fills; fall back to the step that failed.
-	if _, ok := r.index[d]; !ok {
-		for dg, i := range r.index {
-			if r.report.Steps[i].Error != "" {
-				d = dg
-			}
-		}
 	}
 	if i, ok := r.index[d]; ok {
 		e.Step = r.report.Steps[i].Name

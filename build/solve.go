@@ -349,8 +349,8 @@ type Result struct {
 // for the result. Everything that can be checked on the client is checked
 // before b is contacted: the stage's own mistakes, options, local
 // directories and secrets that the graph needs and the options do not give.
-// A failed step returns a [*StepError]; errors wrap BuildKit's own, so
-// errors.As still reaches *errdefs.SolveError.
+// A failed command returns a [*StepError]; errors wrap BuildKit's own, so
+// errors.As still reaches *errdefs.VertexError.
 func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Result, error) {
 	var o solveOptions
 	var errs []error
@@ -378,7 +378,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 		return nil, errors.New("build: Solve: the builder lists no platform; set one with TargetPlatform")
 	}
 	// Client-side checks on the graph as it marshals without a builder.
-	def, err := s.st.Marshal(ctx, llb.Platform(p))
+	def, err := s.state(newMarshalEnv(nil)).Marshal(ctx, llb.Platform(p))
 	if err != nil {
 		return nil, err
 	}
@@ -488,8 +488,9 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 
 	start := time.Now()
 	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		rctx := withResolver(ctx, gc)
-		def, err := s.st.Marshal(rctx, llb.Platform(p))
+		me := newMarshalEnv(gc)
+		st := s.state(me)
+		def, err := st.Marshal(ctx, llb.Platform(p))
 		if err != nil {
 			return nil, err
 		}
@@ -503,7 +504,7 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 			return nil, err
 		}
 		if o.imageOutput {
-			cfg, err := s.imageConfig(rctx, gc, p)
+			cfg, err := s.imageConfig(ctx, st, gc, p)
 			if err != nil {
 				return nil, err
 			}
@@ -527,47 +528,52 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 // imageConfig renders the exported image's configuration: the state's
 // environment, working directory and user, the stage's entrypoint, command
 // and labels, over the base image's.
-func (s Stage) imageConfig(ctx context.Context, r llb.ImageMetaResolver, p ocispecs.Platform) ([]byte, error) {
+func (s Stage) imageConfig(ctx context.Context, st llb.State, r llb.ImageMetaResolver, p ocispecs.Platform) ([]byte, error) {
 	var img ocispecs.Image
-	if s.config.base != "" {
-		_, _, dt, err := r.ResolveImageConfig(ctx, s.config.base, sourceresolver.Opt{
-			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p},
+	conf := s.cfg()
+	if conf.base != "" {
+		bp := &p
+		if conf.basePlatform != nil {
+			bp = conf.basePlatform
+		}
+		_, _, dt, err := r.ResolveImageConfig(ctx, conf.base, sourceresolver.Opt{
+			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: bp},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("build: resolving %s: %w", s.config.base, err)
+			return nil, fmt.Errorf("build: resolving %s: %w", conf.base, err)
 		}
 		if err := json.Unmarshal(dt, &img); err != nil {
-			return nil, fmt.Errorf("build: image config of %s: %w", s.config.base, err)
+			return nil, fmt.Errorf("build: image config of %s: %w", conf.base, err)
 		}
 	}
-	env, err := s.st.Env(ctx, llb.Platform(p))
+	env, err := st.Env(ctx, llb.Platform(p))
 	if err != nil {
 		return nil, err
 	}
-	dir, err := s.st.GetDir(ctx, llb.Platform(p))
+	dir, err := st.GetDir(ctx, llb.Platform(p))
 	if err != nil {
 		return nil, err
 	}
 	img.Platform = p
 	img.Config.Env = env.ToArray()
 	img.Config.WorkingDir = dir
-	if s.config.user != "" {
-		img.Config.User = s.config.user
+	if conf.user != "" {
+		img.Config.User = conf.user
 	}
-	if s.config.entrypoint != nil {
-		img.Config.Entrypoint = s.config.entrypoint
-		if s.config.cmd == nil {
+	if conf.entrypoint != nil {
+		img.Config.Entrypoint = conf.entrypoint
+		if conf.cmd == nil {
 			img.Config.Cmd = nil // as in a Dockerfile, a new entrypoint resets the command
 		}
 	}
-	if s.config.cmd != nil {
-		img.Config.Cmd = s.config.cmd
+	if conf.cmd != nil {
+		img.Config.Cmd = conf.cmd
 	}
-	if len(s.config.labels) > 0 {
+	if len(conf.labels) > 0 {
 		if img.Config.Labels == nil {
 			img.Config.Labels = map[string]string{}
 		}
-		for k, v := range s.config.labels {
+		for k, v := range conf.labels {
 			img.Config.Labels[k] = v
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client/llb"
-	"github.com/moby/buildkit/client/llb/sourceresolver"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -25,31 +24,87 @@ import (
 // they are carried in the Stage and reported by [Solve] or [Stage.Marshal],
 // before any daemon is contacted.
 type Stage struct {
-	st       llb.State
+	n *node // nil for the zero Stage, an empty filesystem
+}
+
+// node is one stage's recipe. A Stage is a recipe rather than an llb.State
+// because llb resolves an image's configuration once per state and keeps the
+// first answer: each solve, and each platform of a solve, needs states of its
+// own, resolved on its builder. build makes them; marshalEnv memoises them
+// per node, so a graph that shares stages stays a DAG.
+type node struct {
+	build    func(e *marshalEnv) llb.State
 	config   imageConfig
 	warnings []string
+}
+
+// marshalEnv is one marshalling of a graph.
+type marshalEnv struct {
+	resolver llb.ImageMetaResolver // nil: image configurations are not resolved
+	memo     map[*node]llb.State
+}
+
+func newMarshalEnv(r llb.ImageMetaResolver) *marshalEnv {
+	return &marshalEnv{resolver: r, memo: map[*node]llb.State{}}
+}
+
+// state returns s's llb.State in e.
+func (s Stage) state(e *marshalEnv) llb.State {
+	if s.n == nil {
+		return llb.Scratch()
+	}
+	if st, ok := e.memo[s.n]; ok {
+		return st
+	}
+	st := s.n.build(e)
+	e.memo[s.n] = st
+	return st
+}
+
+// derive returns a Stage whose state is f of s's, with s's image
+// configuration and warnings.
+func (s Stage) derive(f func(e *marshalEnv, st llb.State) llb.State) Stage {
+	n := &node{build: func(e *marshalEnv) llb.State { return f(e, s.state(e)) }}
+	if s.n != nil {
+		n.config = s.n.config
+		n.warnings = s.n.warnings
+	}
+	return Stage{n: n}
+}
+
+func (s Stage) cfg() imageConfig {
+	if s.n == nil {
+		return imageConfig{}
+	}
+	return s.n.config
 }
 
 // imageConfig is what a Stage adds to the exported image's configuration
 // beyond what the llb state carries (env, working dir, user, platform).
 type imageConfig struct {
-	base       string // the image the stage started from, "" for none
-	user       string // set by User; "" keeps the base image's
-	entrypoint []string
-	cmd        []string
-	labels     map[string]string
+	base         string // the image the stage started from, "" for none
+	basePlatform *ocispecs.Platform
+	user         string // set by User; "" keeps the base image's
+	entrypoint   []string
+	cmd          []string
+	labels       map[string]string
 }
 
 // From wraps any llb.State in a Stage, the way into Larder from raw llb.
 // [Stage.State] is the way back.
-func From(st llb.State) Stage { return Stage{st: st} }
+func From(st llb.State) Stage {
+	return Stage{n: &node{build: func(*marshalEnv) llb.State { return st }}}
+}
 
-// State returns the llb.State of s, the way out to raw llb. Errors carried
-// by s surface when the returned state is marshalled.
-func (s Stage) State() llb.State { return s.st }
+// State returns an llb.State of s, the way out to raw llb. Image
+// configurations in it are not resolved: steps after an [Image] see only
+// the environment set with [Stage.Env], as with [Stage.Marshal]. Mistakes s
+// carries surface when the returned state is marshalled. Each call returns
+// a new state.
+func (s Stage) State() llb.State { return s.state(newMarshalEnv(nil)) }
 
 // Scratch returns an empty filesystem.
-func Scratch() Stage { return Stage{st: llb.Scratch()} }
+func Scratch() Stage { return Stage{} }
 
 // SourceOption configures a source: [Image], [Local], [Git] or [HTTP]. Each
 // option documents which sources take it; giving it to another is an error
@@ -190,11 +245,22 @@ func Image(ref string, opts ...SourceOption) Stage {
 		return failed(fmt.Errorf("build: Image(%q): %v (want a reference such as debian:bookworm or host:port/repo:tag)", ref, err))
 	}
 	ref = reference.TagNameOnly(named).String()
-	iopts := []llb.ImageOption{llb.WithMetaResolver(lazyResolver{})}
-	if o.platform != nil {
-		iopts = append(iopts, llb.Platform(*o.platform))
-	}
-	return Stage{st: llb.Image(ref, iopts...), config: imageConfig{base: ref}}
+	platform := o.platform
+	return Stage{n: &node{
+		build: func(e *marshalEnv) llb.State {
+			var iopts []llb.ImageOption
+			if platform != nil {
+				iopts = append(iopts, llb.Platform(*platform))
+			}
+			if e.resolver != nil {
+				// Resolve the configuration, and pin the digest the
+				// builder resolved, as the Dockerfile frontend does.
+				iopts = append(iopts, llb.WithMetaResolver(e.resolver), llb.ResolveDigest(true))
+			}
+			return llb.Image(ref, iopts...)
+		},
+		config: imageConfig{base: ref, basePlatform: platform},
+	}}
 }
 
 // Local returns the directory that the client session sends under name;
@@ -215,7 +281,7 @@ func Local(name string, opts ...SourceOption) Stage {
 	if len(o.exclude) > 0 {
 		lopts = append(lopts, llb.ExcludePatterns(o.exclude))
 	}
-	return Stage{st: llb.Local(name, lopts...)}
+	return From(llb.Local(name, lopts...))
 }
 
 func checkLocalName(name string) error {
@@ -245,7 +311,7 @@ func Git(remote, ref string, opts ...SourceOption) Stage {
 	if o.keepGitDir {
 		gopts = append(gopts, llb.KeepGitDir())
 	}
-	return Stage{st: llb.Git(remote, ref, gopts...)}
+	return From(llb.Git(remote, ref, gopts...))
 }
 
 // HTTP returns a directory holding the file downloaded from url. It takes
@@ -265,7 +331,7 @@ func HTTP(url string, opts ...SourceOption) Stage {
 	if o.filename != "" {
 		hopts = append(hopts, llb.Filename(o.filename))
 	}
-	return Stage{st: llb.HTTP(url, hopts...)}
+	return From(llb.HTTP(url, hopts...))
 }
 
 // failed returns a Stage that reports err when marshalled.
@@ -274,22 +340,28 @@ func failed(err error) Stage { return Scratch().withErr(err) }
 // withErr returns s carrying err, reported when s or any stage built on it
 // is marshalled.
 func (s Stage) withErr(err error) Stage {
-	s.st = s.st.Async(func(context.Context, llb.State, *llb.Constraints) (llb.State, error) {
-		return llb.State{}, err
+	return s.derive(func(_ *marshalEnv, st llb.State) llb.State {
+		return st.Async(func(context.Context, llb.State, *llb.Constraints) (llb.State, error) {
+			return llb.State{}, err
+		})
 	})
-	return s
 }
 
-// Err returns the first mistake s carries, or nil. It resolves nothing on a
-// builder, so it is cheap and safe to call before [Solve].
+// Err returns the mistakes s carries, or nil. It contacts no builder, so it
+// is cheap and safe to call before [Solve].
 func (s Stage) Err() error {
-	_, err := s.st.Marshal(context.Background(), llb.LinuxAmd64)
+	_, err := s.Marshal(context.Background(), "linux/amd64")
 	return err
 }
 
 // Warnings returns what s's steps do that defeats a cache, such as pip's
 // --no-cache-dir under the pip preset. [Solve] puts them in its report.
-func (s Stage) Warnings() []string { return slices.Clone(s.warnings) }
+func (s Stage) Warnings() []string {
+	if s.n == nil {
+		return nil
+	}
+	return slices.Clone(s.n.warnings)
+}
 
 // With applies fns to s in order, so that steps a user packages as a
 // function compose like the built-in ones.
@@ -306,8 +378,7 @@ func (s Stage) Env(key, value string) Stage {
 	if key == "" || strings.ContainsAny(key, "= \t\n") {
 		return s.withErr(fmt.Errorf("build: Env(%q): want a variable name without '=' or spaces", key))
 	}
-	s.st = s.st.AddEnv(key, value)
-	return s
+	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.AddEnv(key, value) })
 }
 
 // Dir sets the working directory of the following steps and of the exported
@@ -317,8 +388,7 @@ func (s Stage) Dir(dir string) Stage {
 	if dir == "" {
 		return s.withErr(errors.New("build: Dir: empty path"))
 	}
-	s.st = s.st.Dir(dir)
-	return s
+	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Dir(dir) })
 }
 
 // User sets the user (name, uid, or uid:gid) the following steps and the
@@ -327,8 +397,8 @@ func (s Stage) User(user string) Stage {
 	if user == "" {
 		return s.withErr(errors.New("build: User: empty user"))
 	}
-	s.st = s.st.User(user)
-	s.config.user = user
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.User(user) })
+	s.n.config.user = user
 	return s
 }
 
@@ -339,33 +409,36 @@ func (s Stage) Platform(p string) Stage {
 	if err != nil {
 		return s.withErr(fmt.Errorf("build: Platform(%q): %v (want os/arch[/variant], such as linux/arm64)", p, err))
 	}
-	s.st = s.st.Platform(platforms.Normalize(pl))
-	return s
+	pl = platforms.Normalize(pl)
+	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Platform(pl) })
 }
 
 // Entrypoint sets the exported image's entrypoint. It does not change any
 // step or cache key.
 func (s Stage) Entrypoint(args ...string) Stage {
-	s.config.entrypoint = slices.Clone(args)
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	s.n.config.entrypoint = slices.Clone(args)
 	return s
 }
 
 // Cmd sets the exported image's default command. It does not change any step
 // or cache key.
 func (s Stage) Cmd(args ...string) Stage {
-	s.config.cmd = slices.Clone(args)
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	s.n.config.cmd = slices.Clone(args)
 	return s
 }
 
 // Label sets a label of the exported image. It does not change any step or
 // cache key.
 func (s Stage) Label(key, value string) Stage {
-	labels := make(map[string]string, len(s.config.labels)+1)
-	for k, v := range s.config.labels {
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	labels := make(map[string]string, len(s.n.config.labels)+1)
+	for k, v := range s.n.config.labels {
 		labels[k] = v
 	}
 	labels[key] = value
-	s.config.labels = labels
+	s.n.config.labels = labels
 	return s
 }
 
@@ -378,22 +451,5 @@ func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build: Marshal: platform %q: %v", p, err)
 	}
-	return s.st.Marshal(ctx, llb.Platform(platforms.Normalize(pl)))
-}
-
-// lazyResolver resolves image configurations with the resolver that Solve
-// puts in the context, and resolves nothing when there is none.
-type lazyResolver struct{}
-
-type resolverKey struct{}
-
-func withResolver(ctx context.Context, r llb.ImageMetaResolver) context.Context {
-	return context.WithValue(ctx, resolverKey{}, r)
-}
-
-func (lazyResolver) ResolveImageConfig(ctx context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
-	if r, ok := ctx.Value(resolverKey{}).(llb.ImageMetaResolver); ok {
-		return r.ResolveImageConfig(ctx, ref, opt)
-	}
-	return ref, "", []byte("{}"), nil
+	return s.state(newMarshalEnv(nil)).Marshal(ctx, llb.Platform(platforms.Normalize(pl)))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
@@ -49,17 +50,17 @@ func (s Stage) run(args []string, where string, opts []llb.RunOption) Stage {
 	if err := checkRunOptions(opts); err != nil {
 		return s.withErr(fmt.Errorf("build: %s: %w", where, err))
 	}
-	for _, o := range opts {
-		if w, ok := o.(warner); ok {
-			for _, msg := range w.Warnings(args) {
-				s.warnings = append(s.warnings, where+": "+msg)
-			}
-		}
-	}
 	ro := make([]llb.RunOption, 0, len(opts)+1)
 	ro = append(ro, llb.Args(args))
 	ro = append(ro, opts...)
-	s.st = s.st.Run(ro...).Root()
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Run(ro...).Root() })
+	for _, o := range opts {
+		if w, ok := o.(warner); ok {
+			for _, msg := range w.Warnings(args) {
+				s.n.warnings = append(slices.Clip(s.n.warnings), where+": "+msg)
+			}
+		}
+	}
 	return s
 }
 
@@ -186,7 +187,9 @@ func (s Stage) Copy(from Stage, src, dst string, opts ...CopyOption) Stage {
 	if o.mode != nil {
 		info.Mode = &llb.ChmodOpt{Mode: *o.mode}
 	}
-	s.st = s.st.File(llb.Copy(from.st, src, dst, info))
-	s.warnings = append(s.warnings, from.warnings...)
+	s = s.derive(func(e *marshalEnv, st llb.State) llb.State {
+		return st.File(llb.Copy(from.state(e), src, dst, info))
+	})
+	s.n.warnings = append(slices.Clip(s.n.warnings), from.Warnings()...)
 	return s
 }
