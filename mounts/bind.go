@@ -13,7 +13,10 @@ type BindMount struct {
 	readOnly   bool
 }
 
-var _ llb.RunOption = (*BindMount)(nil)
+var (
+	_ llb.RunOption = (*BindMount)(nil)
+	_ Mount         = (*BindMount)(nil)
+)
 
 // Bind shows the filesystem of from at target, an absolute path, for one
 // step. The mount is read-only by default; ReadWrite lets the step write to

@@ -27,7 +27,10 @@ type CacheMount struct {
 	seedPath string
 }
 
-var _ llb.RunOption = (*CacheMount)(nil)
+var (
+	_ llb.RunOption = (*CacheMount)(nil)
+	_ Mount         = (*CacheMount)(nil)
+)
 
 // Cache mounts a persistent cache directory at target, an absolute path.
 // What a step writes there stays on the builder for later steps and builds

@@ -68,7 +68,7 @@ func (c *checker) err() error {
 }
 
 // join returns nil, the only error, or all of them joined.
-func join(errs []*Error) error {
+func join[E error](errs []E) error {
 	switch len(errs) {
 	case 0:
 		return nil
@@ -82,24 +82,17 @@ func join(errs []*Error) error {
 	return errors.Join(all...)
 }
 
-// flatten lists the *Error values inside err, in order.
-func flatten(err error) []*Error {
+// split lists the errors joined in err, in order.
+func split(err error) []error {
 	if err == nil {
 		return nil
 	}
-	if e, ok := err.(*Error); ok {
-		return []*Error{e}
-	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []*Error
+		var out []error
 		for _, inner := range j.Unwrap() {
-			out = append(out, flatten(inner)...)
+			out = append(out, split(inner)...)
 		}
 		return out
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return []*Error{e}
-	}
-	return []*Error{{Reason: err.Error()}}
+	return []error{err}
 }

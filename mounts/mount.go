@@ -23,9 +23,10 @@ type Source interface {
 
 // FromState wraps a raw llb.State as a Source. The Source has no name, so a
 // mount using it is written as from=<unnamed> by String; use Named to give
-// it one.
+// it one. Sources from FromState and Named are pointers, so they can be
+// compared and used as map keys.
 func FromState(s llb.State) Source {
-	return stateSource{st: s}
+	return &stateSource{st: s}
 }
 
 // Named returns src under a name, which a mount's String writes as
@@ -39,20 +40,20 @@ func Named(name string, src Source) Source {
 	if name == "" {
 		return src
 	}
-	return namedSource{name: name, src: src}
+	return &namedSource{name: name, src: src}
 }
 
 type stateSource struct{ st llb.State }
 
-func (s stateSource) State() llb.State { return s.st }
+func (s *stateSource) State() llb.State { return s.st }
 
 type namedSource struct {
 	name string
 	src  Source
 }
 
-func (s namedSource) State() llb.State { return s.src.State() }
-func (s namedSource) Name() string     { return s.name }
+func (s *namedSource) State() llb.State { return s.src.State() }
+func (s *namedSource) Name() string     { return s.name }
 
 // contextSource is the build context, which a bind mount without from=
 // shows in Parse.
@@ -66,18 +67,16 @@ const unnamed = "<unnamed>"
 // sourceName returns the name String writes for src after from=, or "" for
 // the build context.
 func sourceName(src Source) string {
-	switch s := src.(type) {
-	case nil:
+	if isNil(src) {
 		return "<nil>"
+	}
+	switch s := src.(type) {
 	case contextSource:
 		return ""
 	case interface{ Name() string }:
 		if n := s.Name(); n != "" {
 			return n
 		}
-	}
-	if isNil(src) {
-		return "<nil>"
 	}
 	return unnamed
 }
@@ -120,9 +119,11 @@ type Mount interface {
 // Validate checks the mounts of one step: each mount's own Validate, a nil
 // Mount, and two mounts with the same target or two secrets exposed as the
 // same environment variable. It returns nil when all of them are usable,
-// and otherwise every problem found, each an *Error.
+// and otherwise every problem found, joined: each is an *Error, except the
+// errors that a Mount implemented outside this package returns, which are
+// kept as they are.
 func Validate(ms ...Mount) error {
-	var errs []*Error
+	var errs []error
 	targets := map[string]int{}
 	envs := map[string]int{}
 	for i, m := range ms {
@@ -130,14 +131,13 @@ func Validate(ms ...Mount) error {
 			errs = append(errs, &Error{Field: "mount", Reason: fmt.Sprintf("mount %d of %d is nil", i+1, len(ms))})
 			continue
 		}
-		errs = append(errs, flatten(m.Validate())...)
+		errs = append(errs, split(m.Validate())...)
 		kind, name := describe(m)
 		if t := m.Target(); path.IsAbs(t) {
 			t = path.Clean(t)
 			if j, ok := targets[t]; ok {
-				k2, n2 := describe(ms[j])
 				errs = append(errs, &Error{Kind: kind, Mount: name, Field: "target", Value: t,
-					Reason: fmt.Sprintf("target %q is also the target of %s mount %q (mounts %d and %d); give each mount its own target", t, k2, n2, j+1, i+1)})
+					Reason: fmt.Sprintf("target %q is also the target of %s (mounts %d and %d); give each mount its own target", t, label(ms[j]), j+1, i+1)})
 			} else {
 				targets[t] = i
 			}
@@ -175,6 +175,15 @@ func describe(m Mount) (kind, name string) {
 		return "ssh", m.id
 	}
 	return "", m.Target()
+}
+
+// label names m in a message, such as `cache mount "/root/.cache"`.
+func label(m Mount) string {
+	kind, name := describe(m)
+	if kind == "" {
+		return fmt.Sprintf("mount %q", name)
+	}
+	return fmt.Sprintf("%s mount %q", kind, name)
 }
 
 // poison makes the step fail to marshal with err, for a mount that is not

@@ -2,6 +2,8 @@ package mounts_test
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -99,14 +101,18 @@ func TestValidateMessages(t *testing.T) {
 			`mounts: tmpfs mount "/": target "/" would cover the step's root filesystem; mount at a directory below it`},
 		{"NUL in target", mounts.Tmpfs("/a\x00b"), "target",
 			`mounts: tmpfs mount "/a\x00b": target "/a\x00b" contains a NUL byte`},
+		{"target not UTF-8", mounts.Cache("/caf\xe9"), "target",
+			`mounts: cache mount "/caf\xe9": target "/caf\xe9" is not valid UTF-8`},
+		{"id not UTF-8", mounts.SSH(mounts.ID("k\xff")), "id",
+			`mounts: ssh mount "k\xff": id "k\xff" is not valid UTF-8`},
 		{"empty cache id", mounts.Cache("/c", mounts.ID("")), "id",
 			`mounts: cache mount "/c": id is empty; leave out ID to use the target path as the id`},
 		{"unknown sharing", mounts.Cache("/c", mounts.Sharing(7)), "sharing",
 			`mounts: cache mount "/c": sharing mode SharingMode(7) is unknown; use Shared, Private or Locked`},
 		{"negative uid", mounts.Cache("/c", mounts.Owner(-1, 0)), "uid",
 			`mounts: cache mount "/c": uid -1 is negative; use 0 to 4294967295`},
-		{"large gid", mounts.Secret("s", mounts.Owner(0, 1<<32)), "gid",
-			`mounts: secret mount "s": gid 4294967296 is larger than 4294967295`},
+		{"large gid", mounts.Secret("s", mounts.Owner(0, overMaxID)), "gid",
+			fmt.Sprintf(`mounts: secret mount "s": gid %d is larger than 4294967295`, overMaxID)},
 		{"mode too large", mounts.SSH(mounts.Mode(0o10000)), "mode",
 			`mounts: ssh mount "default": mode 010000 is outside 0 to 07777`},
 		{"negative mode", mounts.Secret("s", mounts.Mode(-1)), "mode",
@@ -154,6 +160,9 @@ func TestValidateMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "large gid" && int64(overMaxID) <= math.MaxUint32 {
+				t.Skip("every int is a valid id where int has 32 bits")
+			}
 			err := tt.mount.Validate()
 			if err == nil {
 				t.Fatal("Validate() = nil, want an error")
@@ -174,6 +183,10 @@ func TestValidateMessages(t *testing.T) {
 		})
 	}
 }
+
+// overMaxID is one more than the largest uid where int has 64 bits, and the
+// largest int where it has 32.
+var overMaxID = int(min(int64(math.MaxInt), 1<<32))
 
 type stage struct{ st llb.State }
 
@@ -276,6 +289,80 @@ func TestZeroOptionsChangeNothing(t *testing.T) {
 	} {
 		if tt.got.String() != tt.want.String() {
 			t.Errorf("with zero options %s, want %s", tt.got, tt.want)
+		}
+	}
+}
+
+// device is a Mount implemented outside the package.
+type device struct{ target string }
+
+var errDevice = errors.New("no such device")
+
+func (d device) SetRunOption(*llb.ExecInfo) {}
+func (d device) Target() string             { return d.target }
+func (d device) Validate() error            { return errDevice }
+func (d device) String() string             { return "device" }
+
+func TestValidateOtherMounts(t *testing.T) {
+	err := mounts.Validate(device{"/dev/x"}, mounts.Tmpfs("/dev/x"))
+	if !errors.Is(err, errDevice) {
+		t.Errorf("Validate() = %v, want it to keep the mount's own error", err)
+	}
+	want := "no such device\n" +
+		`mounts: tmpfs mount "/dev/x": target "/dev/x" is also the target of mount "/dev/x" (mounts 1 and 2); give each mount its own target`
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate() =\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestNilMountsDoNotPanic(t *testing.T) {
+	var (
+		c *mounts.CacheMount
+		b *mounts.BindMount
+		m *mounts.TmpfsMount
+		s *mounts.SecretMount
+		h *mounts.SSHMount
+	)
+	for _, mt := range []mounts.Mount{c, b, m, s, h} {
+		if mt.Target() != "" || mt.String() != "<nil>" || mt.Validate() == nil {
+			t.Errorf("%T(nil): Target %q String %q Validate %v", mt, mt.Target(), mt.String(), mt.Validate())
+		}
+		if _, err := step(mt).Marshal(t.Context(), llb.LinuxAmd64); err == nil {
+			t.Errorf("%T(nil): Marshal succeeded", mt)
+		}
+	}
+	if c.ID() != "" || c.Sharing() != mounts.Shared || m.Size() != 0 || s.ID() != "" || s.Env() != "" || h.ID() != "" {
+		t.Error("accessors of nil mounts are not zero")
+	}
+	if mounts.Named("x", nil) != nil {
+		t.Error(`Named("x", nil) != nil`)
+	}
+	src := mounts.FromState(llb.Scratch())
+	if mounts.Named("", src) != src {
+		t.Error(`Named("", src) != src`)
+	}
+}
+
+// namedStage is a Source with a name of its own.
+type namedStage struct{ name string }
+
+func (s *namedStage) State() llb.State { return llb.Image("docker.io/library/alpine:3.20") }
+func (s *namedStage) Name() string     { return s.name }
+
+func TestSourceNames(t *testing.T) {
+	tests := []struct {
+		src  mounts.Source
+		want string
+	}{
+		{&namedStage{"web"}, "type=bind,target=/x,from=web"},
+		{&namedStage{""}, "type=bind,target=/x,from=<unnamed>"},
+		{(*namedStage)(nil), "type=bind,target=/x,from=<nil>"},
+		{nil, "type=bind,target=/x,from=<nil>"},
+		{mounts.Named("web", &namedStage{"other"}), "type=bind,target=/x,from=web"},
+	}
+	for _, tt := range tests {
+		if got := mounts.Bind("/x", tt.src).String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
 	}
 }

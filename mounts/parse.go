@@ -121,8 +121,10 @@ func set(keys ...string) map[string]bool {
 //
 // An unknown key, a key that does not apply to the type, a bad value and a
 // mount that Validate rejects are errors of type *Error naming the key or
-// value and the text. Parse(m.String()) gives a mount with the same String
-// as m.
+// value and the text. Parse is therefore stricter than a Dockerfile: it
+// rejects relative targets, keys given twice, keys that do not apply to the
+// type, a secret with both target and env, and uid, gid or mode on a cache
+// with from. Parse(m.String()) gives a mount with the same String as m.
 func Parse(s string, opts ...ParseOption) (Mount, error) {
 	var cfg parseConfig
 	for _, o := range opts {
@@ -135,11 +137,13 @@ func Parse(s string, opts ...ParseOption) (Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := flatten(m.Validate()); len(errs) > 0 {
-		for i, e := range errs {
-			c := *e
-			c.Input = s
-			errs[i] = &c
+	if errs := split(m.Validate()); len(errs) > 0 {
+		for i, err := range errs {
+			if e, ok := err.(*Error); ok {
+				c := *e
+				c.Input = s
+				errs[i] = &c
+			}
 		}
 		return nil, join(errs)
 	}

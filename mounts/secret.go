@@ -24,7 +24,10 @@ type SecretMount struct {
 	required  bool
 }
 
-var _ llb.RunOption = (*SecretMount)(nil)
+var (
+	_ llb.RunOption = (*SecretMount)(nil)
+	_ Mount         = (*SecretMount)(nil)
+)
 
 // secretDir is where a secret file goes when no Target is given.
 const secretDir = "/run/secrets/"

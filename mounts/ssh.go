@@ -14,7 +14,10 @@ type SSHMount struct {
 	required bool
 }
 
-var _ llb.RunOption = (*SSHMount)(nil)
+var (
+	_ llb.RunOption = (*SSHMount)(nil)
+	_ Mount         = (*SSHMount)(nil)
+)
 
 // defaultSSHTarget is where the SSH socket goes when no Target is given.
 const defaultSSHTarget = "/run/buildkit/ssh_agent.0"

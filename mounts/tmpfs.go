@@ -13,7 +13,10 @@ type TmpfsMount struct {
 	size   int64
 }
 
-var _ llb.RunOption = (*TmpfsMount)(nil)
+var (
+	_ llb.RunOption = (*TmpfsMount)(nil)
+	_ Mount         = (*TmpfsMount)(nil)
+)
 
 // Tmpfs mounts an empty in-memory filesystem at target, an absolute path.
 // What the step writes there is gone when it ends. The default size limit
