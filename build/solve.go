@@ -378,7 +378,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 		return nil, errors.New("build: Solve: the builder lists no platform; set one with TargetPlatform")
 	}
 	// Client-side checks on the graph as it marshals without a builder.
-	def, err := s.state(newMarshalEnv(nil)).Marshal(ctx, llb.Platform(p))
+	def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p))
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +488,7 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 
 	start := time.Now()
 	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		me := newMarshalEnv(gc)
+		me := newMarshalEnv(gc, p)
 		st := s.state(me)
 		def, err := st.Marshal(ctx, llb.Platform(p))
 		if err != nil {
@@ -533,8 +533,8 @@ func (s Stage) imageConfig(ctx context.Context, st llb.State, r llb.ImageMetaRes
 	conf := s.cfg()
 	if conf.base != "" {
 		bp := &p
-		if conf.basePlatform != nil {
-			bp = conf.basePlatform
+		if conf.platform != nil {
+			bp = conf.platform
 		}
 		_, _, dt, err := r.ResolveImageConfig(ctx, conf.base, sourceresolver.Opt{
 			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: bp},

@@ -41,11 +41,12 @@ type node struct {
 // marshalEnv is one marshalling of a graph.
 type marshalEnv struct {
 	resolver llb.ImageMetaResolver // nil: image configurations are not resolved
+	platform ocispecs.Platform     // the platform the graph is marshalled for
 	memo     map[*node]llb.State
 }
 
-func newMarshalEnv(r llb.ImageMetaResolver) *marshalEnv {
-	return &marshalEnv{resolver: r, memo: map[*node]llb.State{}}
+func newMarshalEnv(r llb.ImageMetaResolver, p ocispecs.Platform) *marshalEnv {
+	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}}
 }
 
 // state returns s's llb.State in e.
@@ -82,12 +83,12 @@ func (s Stage) cfg() imageConfig {
 // imageConfig is what a Stage adds to the exported image's configuration
 // beyond what the llb state carries (env, working dir, user, platform).
 type imageConfig struct {
-	base         string // the image the stage started from, "" for none
-	basePlatform *ocispecs.Platform
-	user         string // set by User; "" keeps the base image's
-	entrypoint   []string
-	cmd          []string
-	labels       map[string]string
+	base       string             // the image the stage started from, "" for none
+	platform   *ocispecs.Platform // set by Platform on the stage or its image; nil: the solve's
+	user       string             // set by User; "" keeps the base image's
+	entrypoint []string
+	cmd        []string
+	labels     map[string]string
 }
 
 // From wraps any llb.State in a Stage, the way into Larder from raw llb.
@@ -96,12 +97,16 @@ func From(st llb.State) Stage {
 	return Stage{n: &node{build: func(*marshalEnv) llb.State { return st }}}
 }
 
-// State returns an llb.State of s, the way out to raw llb. Image
-// configurations in it are not resolved: steps after an [Image] see only
-// the environment set with [Stage.Env], as with [Stage.Marshal]. Mistakes s
-// carries surface when the returned state is marshalled. Each call returns
-// a new state.
-func (s Stage) State() llb.State { return s.state(newMarshalEnv(nil)) }
+// State returns an llb.State of s for linux/amd64, the way out to raw llb.
+// Image configurations in it are not resolved: steps after an [Image] see
+// only the environment set with [Stage.Env], as with [Stage.Marshal].
+// Presets name their caches for linux/amd64 unless a step sets another
+// platform. Mistakes s carries surface when the returned state is
+// marshalled. Each call returns a new state.
+func (s Stage) State() llb.State { return s.state(newMarshalEnv(nil, defaultPlatform)) }
+
+// defaultPlatform is the platform State and Err marshal for.
+var defaultPlatform = ocispecs.Platform{OS: "linux", Architecture: "amd64"}
 
 // Scratch returns an empty filesystem.
 func Scratch() Stage { return Stage{} }
@@ -259,7 +264,7 @@ func Image(ref string, opts ...SourceOption) Stage {
 			}
 			return llb.Image(ref, iopts...)
 		},
-		config: imageConfig{base: ref, basePlatform: platform},
+		config: imageConfig{base: ref, platform: platform},
 	}}
 }
 
@@ -350,7 +355,7 @@ func (s Stage) withErr(err error) Stage {
 // Err returns the mistakes s carries, or nil. It contacts no builder, so it
 // is cheap and safe to call before [Solve].
 func (s Stage) Err() error {
-	_, err := s.Marshal(context.Background(), "linux/amd64")
+	_, err := s.Marshal(context.Background(), platforms.Format(defaultPlatform))
 	return err
 }
 
@@ -410,7 +415,9 @@ func (s Stage) Platform(p string) Stage {
 		return s.withErr(fmt.Errorf("build: Platform(%q): %v (want os/arch[/variant], such as linux/arm64)", p, err))
 	}
 	pl = platforms.Normalize(pl)
-	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Platform(pl) })
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Platform(pl) })
+	s.n.config.platform = &pl
+	return s
 }
 
 // Entrypoint sets the exported image's entrypoint. It does not change any
@@ -451,5 +458,6 @@ func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build: Marshal: platform %q: %v", p, err)
 	}
-	return s.state(newMarshalEnv(nil)).Marshal(ctx, llb.Platform(platforms.Normalize(pl)))
+	pl = platforms.Normalize(pl)
+	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl))
 }

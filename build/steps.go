@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // validator is an llb.RunOption that can check itself: every mount and
@@ -24,6 +25,12 @@ type grouped interface{ Targets() []string }
 // warner is an llb.RunOption that recognises commands that defeat it, such
 // as a pip preset given a command with --no-cache-dir.
 type warner interface{ Warnings(args []string) []string }
+
+// platformer is an llb.RunOption that depends on the platform of its step:
+// presets name their caches by platform.
+type platformer interface {
+	ForPlatform(p ocispecs.Platform) llb.RunOption
+}
 
 // Run runs the shell command cmd with /bin/sh -c on s and returns the
 // resulting filesystem. opts are any llb.RunOption: mounts, presets, and raw
@@ -50,10 +57,22 @@ func (s Stage) run(args []string, where string, opts []llb.RunOption) Stage {
 	if err := checkRunOptions(opts); err != nil {
 		return s.withErr(fmt.Errorf("build: %s: %w", where, err))
 	}
-	ro := make([]llb.RunOption, 0, len(opts)+1)
-	ro = append(ro, llb.Args(args))
-	ro = append(ro, opts...)
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Run(ro...).Root() })
+	stagePlatform := s.cfg().platform
+	s = s.derive(func(e *marshalEnv, st llb.State) llb.State {
+		p := e.platform
+		if stagePlatform != nil {
+			p = *stagePlatform
+		}
+		ro := make([]llb.RunOption, 0, len(opts)+1)
+		ro = append(ro, llb.Args(args))
+		for _, o := range opts {
+			if pf, ok := o.(platformer); ok {
+				o = pf.ForPlatform(p)
+			}
+			ro = append(ro, o)
+		}
+		return st.Run(ro...).Root()
+	})
 	for _, o := range opts {
 		if w, ok := o.(warner); ok {
 			for _, msg := range w.Warnings(args) {
