@@ -2,10 +2,13 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -378,7 +381,8 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 		return nil, errors.New("build: Solve: the builder lists no platform; set one with TargetPlatform")
 	}
 	// Client-side checks on the graph as it marshals without a builder.
-	def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p))
+	localID := localUniqueID(o.locals)
+	def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +394,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	if err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
-	res, err := solveOn(ctx, c, s, p, &o)
+	res, err := solveOn(ctx, c, s, p, localID, &o)
 	release(err)
 	if res != nil {
 		res.Report.Builder = name
@@ -440,7 +444,24 @@ func checkSession(def *llb.Definition, o *solveOptions) error {
 	return errors.Join(errs...)
 }
 
-func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, o *solveOptions) (*Result, error) {
+// localUniqueID names the client's local directories for the builder, which
+// keeps what it received of them under this id and sends only changes next
+// time. It depends on the directories' absolute paths, so a solve gives the
+// same definition each time it sends the same directories.
+func localUniqueID(locals map[string]string) string {
+	names := slices.Sorted(maps.Keys(locals))
+	h := sha256.New()
+	for _, n := range names {
+		abs, err := filepath.Abs(locals[n])
+		if err != nil {
+			abs = locals[n]
+		}
+		fmt.Fprintf(h, "%s=%s\n", n, abs)
+	}
+	return "larder-" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, localID string, o *solveOptions) (*Result, error) {
 	so := client.SolveOpt{LocalMounts: map[string]fsutil.FS{}}
 	for name, dir := range o.locals {
 		fs, err := fsutil.NewFS(dir)
@@ -490,7 +511,7 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
 		me := newMarshalEnv(gc, p)
 		st := s.state(me)
-		def, err := st.Marshal(ctx, llb.Platform(p))
+		def, err := st.Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
 		if err != nil {
 			return nil, err
 		}

@@ -105,6 +105,10 @@ func From(st llb.State) Stage {
 // marshalled. Each call returns a new state.
 func (s Stage) State() llb.State { return s.state(newMarshalEnv(nil, defaultPlatform)) }
 
+// marshalLocalID pins the unique id of local sources in Marshal, which llb
+// otherwise makes random, so that a definition does not depend on the run.
+const marshalLocalID = "larder"
+
 // defaultPlatform is the platform State and Err marshal for.
 var defaultPlatform = ocispecs.Platform{OS: "linux", Architecture: "amd64"}
 
@@ -451,13 +455,14 @@ func (s Stage) Label(key, value string) Stage {
 
 // Marshal returns the LLB definition of s for platform p (such as
 // "linux/amd64"), without contacting a builder: image configurations are not
-// resolved, so steps do not see the environment an image sets. It reports
-// any mistake s carries.
+// resolved, so steps do not see the environment an image sets. The same
+// stage and platform give a byte-identical definition. It reports any
+// mistake s carries.
 func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
 	pl, err := platforms.Parse(p)
 	if err != nil {
 		return nil, fmt.Errorf("build: Marshal: platform %q: %v", p, err)
 	}
 	pl = platforms.Normalize(pl)
-	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl))
+	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl), llb.LocalUniqueID(marshalLocalID))
 }
