@@ -165,7 +165,7 @@ func Push(refs ...string) SolveOption {
 		}
 		for _, r := range refs {
 			if _, err := reference.ParseNormalizedNamed(r); err != nil {
-				return fmt.Errorf("Push(%q): %v (want host/repo:tag)", r, err)
+				return fmt.Errorf("Push(%q): %w (want host/repo:tag)", r, err)
 			}
 		}
 		o.pushRefs = append(o.pushRefs, refs...)
@@ -199,7 +199,7 @@ func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 		attrs := map[string]string{}
 		if ref != "" {
 			if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-				return fmt.Errorf("%s(%q, %q): %v", fn, path, ref, err)
+				return fmt.Errorf("%s(%q, %q): %w", fn, path, ref, err)
 			}
 			attrs["name"] = ref
 		} else if needRef {
@@ -279,7 +279,7 @@ func TargetPlatform(p string) SolveOption {
 	return func(o *solveOptions) error {
 		pl, err := platforms.Parse(p)
 		if err != nil {
-			return fmt.Errorf("TargetPlatform(%q): %v (want os/arch[/variant], such as linux/arm64)", p, err)
+			return fmt.Errorf("TargetPlatform(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err)
 		}
 		pl = platforms.Normalize(pl)
 		o.platform = &pl
@@ -366,27 +366,29 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("build: Solve: %w", err)
-	}
 	if b == nil {
-		return nil, errors.New("build: Solve: nil builder")
+		errs = append(errs, errors.New("nil builder"))
 	}
 	var p ocispecs.Platform
-	if o.platform != nil {
+	switch {
+	case o.platform != nil:
 		p = *o.platform
-	} else if ps := b.Platforms(); len(ps) > 0 {
-		p = platforms.Normalize(ps[0])
-	} else {
-		return nil, errors.New("build: Solve: the builder lists no platform; set one with TargetPlatform")
+	case b != nil && len(b.Platforms()) > 0:
+		p = platforms.Normalize(b.Platforms()[0])
+	case b != nil:
+		errs = append(errs, errors.New("the builder lists no platform; set one with TargetPlatform"))
 	}
-	// Client-side checks on the graph as it marshals without a builder.
+	// Client-side checks on the graph as it marshals without a builder:
+	// the stage's own mistakes, then what the session must provide.
 	localID := localUniqueID(o.locals)
-	def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
-	if err != nil {
-		return nil, err
+	if err := s.Err(); err != nil {
+		errs = append(errs, err)
+	} else if def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID)); err != nil {
+		errs = append(errs, err)
+	} else if err := checkSession(def, &o); err != nil {
+		errs = append(errs, err)
 	}
-	if err := checkSession(def, &o); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
 
@@ -554,8 +556,8 @@ func (s Stage) imageConfig(ctx context.Context, st llb.State, r llb.ImageMetaRes
 	conf := s.cfg()
 	if conf.base != "" {
 		bp := &p
-		if conf.platform != nil {
-			bp = conf.platform
+		if conf.basePlatform != nil {
+			bp = conf.basePlatform
 		}
 		_, _, dt, err := r.ResolveImageConfig(ctx, conf.base, sourceresolver.Opt{
 			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: bp},

@@ -36,6 +36,7 @@ type node struct {
 	build    func(e *marshalEnv) llb.State
 	config   imageConfig
 	warnings []string
+	errs     []error // mistakes found while building the stage, oldest first
 }
 
 // marshalEnv is one marshalling of a graph.
@@ -69,6 +70,7 @@ func (s Stage) derive(f func(e *marshalEnv, st llb.State) llb.State) Stage {
 	if s.n != nil {
 		n.config = s.n.config
 		n.warnings = s.n.warnings
+		n.errs = s.n.errs
 	}
 	return Stage{n: n}
 }
@@ -83,12 +85,15 @@ func (s Stage) cfg() imageConfig {
 // imageConfig is what a Stage adds to the exported image's configuration
 // beyond what the llb state carries (env, working dir, user, platform).
 type imageConfig struct {
-	base       string             // the image the stage started from, "" for none
-	platform   *ocispecs.Platform // set by Platform on the stage or its image; nil: the solve's
-	user       string             // set by User; "" keeps the base image's
-	entrypoint []string
-	cmd        []string
-	labels     map[string]string
+	base     string             // the image the stage started from, "" for none
+	platform *ocispecs.Platform // set by Platform on the stage or its image; nil: the solve's
+	// basePlatform is the platform base was pulled for, when Image was
+	// given one; nil: the solve's.
+	basePlatform *ocispecs.Platform
+	user         string // set by User; "" keeps the base image's
+	entrypoint   []string
+	cmd          []string
+	labels       map[string]string
 }
 
 // From wraps any llb.State in a Stage, the way into Larder from raw llb.
@@ -154,7 +159,7 @@ func Platform(p string) SourceOption {
 		}
 		pl, err := platforms.Parse(p)
 		if err != nil {
-			return fmt.Errorf("Platform(%q): %v (want os/arch[/variant], such as linux/arm64)", p, err)
+			return fmt.Errorf("Platform(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err)
 		}
 		pl = platforms.Normalize(pl)
 		o.platform = &pl
@@ -202,7 +207,7 @@ func Checksum(d string) SourceOption {
 		}
 		dg, err := digest.Parse(d)
 		if err != nil {
-			return fmt.Errorf("Checksum(%q): %v (want sha256:<64 hex digits>)", d, err)
+			return fmt.Errorf("Checksum(%q): %w (want sha256:<64 hex digits>)", d, err)
 		}
 		o.checksum = dg
 		return nil
@@ -251,7 +256,7 @@ func Image(ref string, opts ...SourceOption) Stage {
 	}
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return failed(fmt.Errorf("build: Image(%q): %v (want a reference such as debian:bookworm or host:port/repo:tag)", ref, err))
+		return failed(fmt.Errorf("build: Image(%q): %w (want a reference such as debian:bookworm or host:port/repo:tag)", ref, err))
 	}
 	ref = reference.TagNameOnly(named).String()
 	platform := o.platform
@@ -268,7 +273,7 @@ func Image(ref string, opts ...SourceOption) Stage {
 			}
 			return llb.Image(ref, iopts...)
 		},
-		config: imageConfig{base: ref, platform: platform},
+		config: imageConfig{base: ref, platform: platform, basePlatform: platform},
 	}}
 }
 
@@ -346,19 +351,35 @@ func HTTP(url string, opts ...SourceOption) Stage {
 // failed returns a Stage that reports err when marshalled.
 func failed(err error) Stage { return Scratch().withErr(err) }
 
-// withErr returns s carrying err, reported when s or any stage built on it
-// is marshalled.
-func (s Stage) withErr(err error) Stage {
-	return s.derive(func(_ *marshalEnv, st llb.State) llb.State {
+// withErr returns s carrying err besides the mistakes it carries already.
+// They are reported together when s, or any stage built on it, is
+// marshalled.
+func (s Stage) withErr(errs ...error) Stage {
+	var all []error
+	if s.n != nil {
+		all = slices.Clip(s.n.errs)
+	}
+	for _, err := range errs {
+		if err != nil && !slices.Contains(all, err) {
+			all = append(all, err)
+		}
+	}
+	joined := errors.Join(all...)
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State {
 		return st.Async(func(context.Context, llb.State, *llb.Constraints) (llb.State, error) {
-			return llb.State{}, err
+			return llb.State{}, joined
 		})
 	})
+	s.n.errs = all
+	return s
 }
 
 // Err returns the mistakes s carries, or nil. It contacts no builder, so it
 // is cheap and safe to call before [Solve].
 func (s Stage) Err() error {
+	if s.n != nil && len(s.n.errs) > 0 {
+		return errors.Join(s.n.errs...)
+	}
 	_, err := s.Marshal(context.Background(), platforms.Format(defaultPlatform))
 	return err
 }
@@ -416,7 +437,7 @@ func (s Stage) User(user string) Stage {
 func (s Stage) Platform(p string) Stage {
 	pl, err := platforms.Parse(p)
 	if err != nil {
-		return s.withErr(fmt.Errorf("build: Platform(%q): %v (want os/arch[/variant], such as linux/arm64)", p, err))
+		return s.withErr(fmt.Errorf("build: Platform(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err))
 	}
 	pl = platforms.Normalize(pl)
 	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Platform(pl) })
@@ -461,7 +482,7 @@ func (s Stage) Label(key, value string) Stage {
 func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
 	pl, err := platforms.Parse(p)
 	if err != nil {
-		return nil, fmt.Errorf("build: Marshal: platform %q: %v", p, err)
+		return nil, fmt.Errorf("build: Marshal: platform %q: %w", p, err)
 	}
 	pl = platforms.Normalize(pl)
 	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl), llb.LocalUniqueID(marshalLocalID))

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
+
+	"github.com/larder-build/larder/mounts"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -66,6 +68,17 @@ func (s Stage) run(args []string, where string, opts []llb.RunOption) Stage {
 		ro := make([]llb.RunOption, 0, len(opts)+1)
 		ro = append(ro, llb.Args(args))
 		for _, o := range opts {
+			if sm, ok := o.(mounts.SourceMapper); ok {
+				// A stage mounted in the step joins this marshalling, so
+				// it is resolved for this platform and shared with the
+				// rest of the graph.
+				o = sm.MapSources(func(src mounts.Source) mounts.Source {
+					if st, ok := src.(Stage); ok {
+						return mounts.FromState(st.state(e))
+					}
+					return src
+				})
+			}
 			if pf, ok := o.(platformer); ok {
 				o = pf.ForPlatform(p)
 			}
@@ -100,7 +113,7 @@ func checkRunOptions(opts []llb.RunOption) error {
 	}
 	for i, o := range opts {
 		if o == nil {
-			errs = append(errs, fmt.Errorf("option %d is nil", i))
+			errs = append(errs, fmt.Errorf("option %d is nil", i+1))
 			continue
 		}
 		if v, ok := o.(validator); ok {
@@ -205,6 +218,9 @@ func (s Stage) Copy(from Stage, src, dst string, opts ...CopyOption) Stage {
 	}
 	if o.mode != nil {
 		info.Mode = &llb.ChmodOpt{Mode: *o.mode}
+	}
+	if from.n != nil && len(from.n.errs) > 0 {
+		s = s.withErr(from.n.errs...)
 	}
 	s = s.derive(func(e *marshalEnv, st llb.State) llb.State {
 		return st.File(llb.Copy(from.state(e), src, dst, info))
