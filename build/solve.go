@@ -464,7 +464,12 @@ func localUniqueID(locals map[string]string) string {
 }
 
 func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, localID string, o *solveOptions) (*Result, error) {
-	so := client.SolveOpt{LocalMounts: map[string]fsutil.FS{}}
+	so := client.SolveOpt{
+		LocalMounts: map[string]fsutil.FS{},
+		// BuildKit v0.33.1's client copies the cache imports into a clone
+		// of FrontendAttrs, which is nil for a nil map: keep it non-nil.
+		FrontendAttrs: map[string]string{},
+	}
 	for name, dir := range o.locals {
 		fs, err := fsutil.NewFS(dir)
 		if err != nil {
