@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
@@ -16,14 +18,18 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Report describes one solve: each step of the graph, whether it ran or
-// came from cache, and how long it took.
+// Report describes a solve: each step of the graph, whether it ran or came
+// from cache, and how long it took. The report of a solve of several
+// platforms holds the steps of all of them.
 type Report struct {
-	// Builder is the name of the daemon that ran the solve.
+	// Builder is the name of the daemon that ran the solve; for several
+	// platforms, the names of the daemons, comma-separated.
 	Builder string
-	// Platform is the platform the graph was built for.
+	// Platform is the platform the graph was built for; for several, the
+	// platforms, comma-separated.
 	Platform string
 	// Steps are the graph's operations in the order the builder reached
 	// them. Internal work of the builder, such as resolving image
@@ -39,6 +45,8 @@ type Report struct {
 type Step struct {
 	Name   string
 	Digest digest.Digest
+	// Platform is the platform of the solve the step belongs to.
+	Platform string
 	// Kind is what the operation does: "source" (an image, local
 	// directory, git checkout or download), "exec" (a command), "file" (a
 	// copy or other file operation), "merge", "diff" or "build".
@@ -144,10 +152,12 @@ func (k EventKind) String() string {
 // Event is one thing that happened during a solve, for programs that draw
 // their own progress.
 type Event struct {
-	Kind   EventKind
-	Time   time.Time
-	Step   string
-	Digest digest.Digest
+	Kind EventKind
+	Time time.Time
+	// Platform is the platform of the solve the event belongs to.
+	Platform string
+	Step     string
+	Digest   digest.Digest
 	// Data is the output of a StepLog event.
 	Data []byte
 	// Stream is 1 for stdout and 2 for stderr in a StepLog event.
@@ -161,7 +171,8 @@ const logTailLines = 20
 // recorder turns BuildKit's status stream into the report, events, the
 // displays, and the output tail of each step.
 type recorder struct {
-	onEvent []func(Event)
+	onEvent  []func(Event)
+	platform string
 
 	mu       sync.Mutex
 	report   *Report
@@ -171,13 +182,14 @@ type recorder struct {
 	logs     map[digest.Digest]*bytes.Buffer
 }
 
-func newRecorder(onEvent []func(Event)) *recorder {
+func newRecorder(report *Report, p ocispecs.Platform, onEvent []func(Event)) *recorder {
 	return &recorder{
-		onEvent: onEvent,
-		report:  &Report{},
-		index:   map[digest.Digest]int{},
-		logs:    map[digest.Digest]*bytes.Buffer{},
-		pending: map[digest.Digest]*client.Vertex{},
+		onEvent:  onEvent,
+		platform: platforms.Format(p),
+		report:   report,
+		index:    map[digest.Digest]int{},
+		logs:     map[digest.Digest]*bytes.Buffer{},
+		pending:  map[digest.Digest]*client.Vertex{},
 	}
 }
 
@@ -199,13 +211,37 @@ func (r *recorder) expect(def *llb.Definition) {
 	r.pending = nil
 }
 
-// consume reads statuses until ch closes, feeding the displays, and closes
-// the returned channel when every display has finished.
-func (r *recorder) consume(ctx context.Context, ch <-chan *client.SolveStatus, displays []display) <-chan struct{} {
+// consume records statuses and passes them on to display until ch
+// closes, then closes the returned channel.
+func (r *recorder) consume(ch <-chan *client.SolveStatus, display chan<- *client.SolveStatus) <-chan struct{} {
 	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for st := range ch {
+			r.status(st)
+			if display != nil {
+				display <- st
+			}
+		}
+	}()
+	return done
+}
+
+// displays draws BuildKit's progress displays from the statuses of every
+// solve of a Solve.
+type displays struct {
+	in   chan *client.SolveStatus // nil when there is no display
+	wait func()                   // closes in and waits for the displays
+}
+
+func startDisplays(ctx context.Context, ds []display) displays {
+	if len(ds) == 0 {
+		return displays{wait: func() {}}
+	}
+	in := make(chan *client.SolveStatus, 64)
 	var outs []chan *client.SolveStatus
 	var wg sync.WaitGroup
-	for _, d := range displays {
+	for _, d := range ds {
 		disp, err := progressui.NewDisplay(d.w, d.mode)
 		if err != nil {
 			// Only a tty mode on a writer that is not a terminal fails;
@@ -221,8 +257,7 @@ func (r *recorder) consume(ctx context.Context, ch <-chan *client.SolveStatus, d
 		}()
 	}
 	go func() {
-		for st := range ch {
-			r.status(st)
+		for st := range in {
 			for _, out := range outs {
 				out <- st
 			}
@@ -230,10 +265,35 @@ func (r *recorder) consume(ctx context.Context, ch <-chan *client.SolveStatus, d
 		for _, out := range outs {
 			close(out)
 		}
-		wg.Wait()
-		close(done)
 	}()
-	return done
+	return displays{in: in, wait: func() { close(in); wg.Wait() }}
+}
+
+// mergeReports makes the report of a whole solve from its platforms'.
+func mergeReports(results []PlatformResult, d time.Duration) *Report {
+	if len(results) == 1 && results[0].Report != nil {
+		return results[0].Report
+	}
+	m := &Report{Duration: d}
+	var builders, plats []string
+	for _, r := range results {
+		if r.Report == nil {
+			continue
+		}
+		if !slices.Contains(builders, r.Builder) {
+			builders = append(builders, r.Builder)
+		}
+		plats = append(plats, r.Platform)
+		m.Steps = append(m.Steps, r.Report.Steps...)
+		for _, w := range r.Report.Warnings {
+			if !slices.Contains(m.Warnings, w) {
+				m.Warnings = append(m.Warnings, w)
+			}
+		}
+	}
+	m.Builder = strings.Join(builders, ",")
+	m.Platform = strings.Join(plats, ",")
+	return m
 }
 
 func (r *recorder) status(st *client.SolveStatus) {
@@ -246,7 +306,7 @@ func (r *recorder) status(st *client.SolveStatus) {
 		} else {
 			r.vertex(v)
 		}
-		events = append(events, vertexEvents(v)...)
+		events = append(events, vertexEvents(v, r.platform)...)
 	}
 	for _, l := range st.Logs {
 		buf := r.logs[l.Vertex]
@@ -260,7 +320,7 @@ func (r *recorder) status(st *client.SolveStatus) {
 			buf.Reset()
 			buf.Write(tail)
 		}
-		events = append(events, Event{Kind: StepLog, Time: l.Timestamp, Digest: l.Vertex, Step: r.name(l.Vertex), Data: l.Data, Stream: l.Stream})
+		events = append(events, Event{Kind: StepLog, Time: l.Timestamp, Platform: r.platform, Digest: l.Vertex, Step: r.name(l.Vertex), Data: l.Data, Stream: l.Stream})
 	}
 	r.mu.Unlock()
 	for _, e := range events {
@@ -270,8 +330,8 @@ func (r *recorder) status(st *client.SolveStatus) {
 	}
 }
 
-func vertexEvents(v *client.Vertex) []Event {
-	base := Event{Step: v.Name, Digest: v.Digest}
+func vertexEvents(v *client.Vertex, platform string) []Event {
+	base := Event{Step: v.Name, Digest: v.Digest, Platform: platform}
 	switch {
 	case v.Cached:
 		base.Kind, base.Time = StepCached, timeOr(v.Completed, v.Started)
@@ -305,7 +365,7 @@ func (r *recorder) vertex(v *client.Vertex) {
 	if !ok {
 		i = len(r.report.Steps)
 		r.index[v.Digest] = i
-		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest, Kind: opKind(r.expected[v.Digest])})
+		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest, Platform: r.platform, Kind: opKind(r.expected[v.Digest])})
 	}
 	s := &r.report.Steps[i]
 	s.Cached = s.Cached || v.Cached

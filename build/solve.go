@@ -18,6 +18,13 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
@@ -31,6 +38,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/larder-build/larder/cache"
 )
@@ -51,11 +59,13 @@ type Builder interface {
 type SolveOption func(*solveOptions) error
 
 type solveOptions struct {
-	platform    *ocispecs.Platform
+	platforms   []ocispecs.Platform
 	locals      map[string]string
 	secrets     map[string][]byte
 	ssh         []sshprovider.AgentConfig
-	exports     []client.ExportEntry
+	exports     []client.ExportEntry // tarballs and raw entries: one platform only
+	exportFns   []string             // the options that added them, for errors
+	localDirs   []string
 	pushRefs    []string
 	cacheFrom   []cache.Backend
 	cacheTo     []cache.Backend
@@ -212,31 +222,34 @@ func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 				return os.Create(path)
 			},
 		})
+		o.exportFns = append(o.exportFns, fn)
 		o.imageOutput = true
 		return nil
 	}
 }
 
 // LocalDir writes the result's filesystem to the directory dir on the
-// client, creating it if needed.
+// client, creating it if needed. When several platforms are built, each
+// goes to a subdirectory named like "linux_arm64" or "linux_arm_v7".
 func LocalDir(dir string) SolveOption {
 	return func(o *solveOptions) error {
 		if dir == "" {
 			return errors.New("LocalDir: empty path")
 		}
-		o.exports = append(o.exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: dir})
+		o.localDirs = append(o.localDirs, dir)
 		return nil
 	}
 }
 
 // Export adds a raw BuildKit export entry, for exporters Larder does not
-// wrap.
+// wrap. It takes a single-platform build.
 func Export(e client.ExportEntry) SolveOption {
 	return func(o *solveOptions) error {
 		if e.Type == "" {
 			return errors.New("Export: entry has no Type")
 		}
 		o.exports = append(o.exports, e)
+		o.exportFns = append(o.exportFns, "Export")
 		return nil
 	}
 }
@@ -273,16 +286,28 @@ func CacheTo(backends ...cache.Backend) SolveOption {
 	}
 }
 
-// TargetPlatform sets the platform the graph is built for, such as
-// "linux/arm64". The default is the builder's default platform.
-func TargetPlatform(p string) SolveOption {
+// Platforms sets the platforms the graph is built for, such as
+// "linux/amd64" and "linux/arm64". Each platform is solved on its own, on a
+// daemon the builder routes it to, concurrently. With more than one, Push
+// pushes each platform's image by digest and then one index of them all
+// under the references given. The default is the builder's default
+// platform.
+func Platforms(ps ...string) SolveOption {
 	return func(o *solveOptions) error {
-		pl, err := platforms.Parse(p)
-		if err != nil {
-			return fmt.Errorf("TargetPlatform(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err)
+		if len(ps) == 0 {
+			return errors.New("Platforms: no platform")
 		}
-		pl = platforms.Normalize(pl)
-		o.platform = &pl
+		for _, p := range ps {
+			pl, err := platforms.Parse(p)
+			if err != nil {
+				return fmt.Errorf("Platforms(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err)
+			}
+			pl = platforms.Normalize(pl)
+			if slices.ContainsFunc(o.platforms, func(q ocispecs.Platform) bool { return platforms.Only(q).Match(pl) && platforms.Only(pl).Match(q) }) {
+				return fmt.Errorf("Platforms: %s given twice", platforms.Format(pl))
+			}
+			o.platforms = append(o.platforms, pl)
+		}
 		return nil
 	}
 }
@@ -339,10 +364,25 @@ func WithoutRegistryAuth() SolveOption {
 
 // Result is what a successful [Solve] returns.
 type Result struct {
-	// Digest is the digest of the image manifest (or index) exported, ""
-	// when no image was exported.
+	// Digest is the digest of the image manifest exported or pushed, or of
+	// the index when several platforms were pushed; "" when no image was
+	// exported.
 	Digest digest.Digest
-	// Report lists each step of the solve, cached or run, and its time.
+	// Report covers every platform of the solve.
+	Report *Report
+	// Platforms holds what each platform's solve gave, in the order the
+	// platforms were given.
+	Platforms []PlatformResult
+}
+
+// PlatformResult is what the solve of one platform gave.
+type PlatformResult struct {
+	Platform string
+	// Builder is the name of the daemon that built the platform.
+	Builder string
+	// Digest is the platform's image manifest, "" when no image was
+	// exported.
+	Digest digest.Digest
 	Report *Report
 	// ExporterResponse is BuildKit's raw exporter response.
 	ExporterResponse map[string]string
@@ -369,42 +409,83 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	if b == nil {
 		errs = append(errs, errors.New("nil builder"))
 	}
-	var p ocispecs.Platform
-	switch {
-	case o.platform != nil:
-		p = *o.platform
-	case b != nil && len(b.Platforms()) > 0:
-		p = platforms.Normalize(b.Platforms()[0])
-	case b != nil:
-		errs = append(errs, errors.New("the builder lists no platform; set one with TargetPlatform"))
+	ps := o.platforms
+	if len(ps) == 0 && b != nil {
+		if bps := b.Platforms(); len(bps) > 0 {
+			ps = []ocispecs.Platform{platforms.Normalize(bps[0])}
+		} else {
+			errs = append(errs, errors.New("the builder lists no platform; set one with Platforms"))
+		}
+	}
+	if len(ps) > 1 && len(o.exports) > 0 {
+		errs = append(errs, fmt.Errorf("%s writes a single platform's image, but %d platforms are built (Push an index, or solve each platform on its own)", o.exportFns[0], len(ps)))
 	}
 	// Client-side checks on the graph as it marshals without a builder:
 	// the stage's own mistakes, then what the session must provide.
 	localID := localUniqueID(o.locals)
 	if err := s.Err(); err != nil {
 		errs = append(errs, err)
-	} else if def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID)); err != nil {
-		errs = append(errs, err)
-	} else if err := checkSession(def, &o); err != nil {
-		errs = append(errs, err)
+	} else {
+		for _, p := range ps {
+			def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
+			if err == nil {
+				err = checkSession(def, &o)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
 
+	start := time.Now()
+	disp := startDisplays(ctx, o.displays)
+	results := make([]PlatformResult, len(ps))
+	eg, ectx := errgroup.WithContext(ctx)
+	for i, p := range ps {
+		eg.Go(func() error {
+			r, err := solvePlatform(ectx, b, s, p, localID, &o, len(ps) > 1, disp.in)
+			if r != nil {
+				results[i] = *r
+			}
+			if err != nil && len(ps) > 1 {
+				return fmt.Errorf("build: %s: %w", platforms.Format(p), err)
+			}
+			return err
+		})
+	}
+	err := eg.Wait()
+	disp.wait()
+	res := &Result{Platforms: results, Report: mergeReports(results, time.Since(start))}
+	if err != nil {
+		return res, err
+	}
+	if len(ps) == 1 {
+		res.Digest = results[0].Digest
+	} else if len(o.pushRefs) > 0 {
+		d, err := pushIndex(ctx, o.pushRefs, results)
+		if err != nil {
+			return res, err
+		}
+		res.Digest = d
+	}
+	return res, nil
+}
+
+// solvePlatform solves s for p on the daemon b routes p to.
+func solvePlatform(ctx context.Context, b Builder, s Stage, p ocispecs.Platform, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus) (*PlatformResult, error) {
 	c, name, release, err := b.Acquire(ctx, p, o.key)
 	if err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
-	res, err := solveOn(ctx, c, s, p, localID, &o)
+	res, err := solveOn(ctx, c, s, p, localID, o, multi, display)
 	release(err)
-	if res != nil {
-		res.Report.Builder = name
-	}
-	if err != nil {
-		return res, err
-	}
-	return res, nil
+	res.Builder = name
+	res.Report.Builder = name
+	return res, err
 }
 
 // checkSession finds the local sources and required secrets the definition
@@ -463,17 +544,60 @@ func localUniqueID(locals map[string]string) string {
 	return "larder-" + hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, localID string, o *solveOptions) (*Result, error) {
+// exportsFor returns the export entries of the solve of p. With several
+// platforms, local directories get a subdirectory per platform and images
+// are pushed by digest, to be put in an index afterwards.
+func (o *solveOptions) exportsFor(p ocispecs.Platform, multi bool) []client.ExportEntry {
+	exports := slices.Clone(o.exports)
+	for _, dir := range o.localDirs {
+		if multi {
+			dir = filepath.Join(dir, strings.ReplaceAll(platforms.Format(p), "/", "_"))
+		}
+		exports = append(exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: dir})
+	}
+	if len(o.pushRefs) > 0 {
+		attrs := map[string]string{"name": strings.Join(o.pushRefs, ","), "push": "true"}
+		if multi {
+			named, _ := reference.ParseNormalizedNamed(o.pushRefs[0])
+			attrs = map[string]string{"name": named.Name(), "push": "true", "push-by-digest": "true"}
+		}
+		exports = append(exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
+	}
+	return exports
+}
+
+// cacheEntries converts backends to BuildKit's entries, keeping platforms
+// apart when several are built.
+func cacheEntries(backends []cache.Backend, p ocispecs.Platform, multi, export bool) []client.CacheOptionsEntry {
+	var out []client.CacheOptionsEntry
+	for _, b := range backends {
+		if multi {
+			b = cache.ForPlatform(b, platforms.Format(p))
+		}
+		attrs, _ := b.ImportAttrs()
+		if export {
+			attrs, _ = b.ExportAttrs()
+		}
+		out = append(out, client.CacheOptionsEntry{Type: b.Type(), Attrs: attrs})
+	}
+	return out
+}
+
+func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus) (*PlatformResult, error) {
+	res := &PlatformResult{Platform: platforms.Format(p), Report: &Report{Platform: platforms.Format(p), Warnings: s.Warnings()}}
 	so := client.SolveOpt{
 		LocalMounts: map[string]fsutil.FS{},
 		// BuildKit v0.33.1's client copies the cache imports into a clone
 		// of FrontendAttrs, which is nil for a nil map: keep it non-nil.
 		FrontendAttrs: map[string]string{},
+		Exports:       o.exportsFor(p, multi),
+		CacheImports:  cacheEntries(o.cacheFrom, p, multi, false),
+		CacheExports:  cacheEntries(o.cacheTo, p, multi, true),
 	}
 	for name, dir := range o.locals {
 		fs, err := fsutil.NewFS(dir)
 		if err != nil {
-			return nil, fmt.Errorf("build: WithLocal(%q, %q): %w", name, dir, err)
+			return res, fmt.Errorf("build: WithLocal(%q, %q): %w", name, dir, err)
 		}
 		so.LocalMounts[name] = fs
 	}
@@ -488,36 +612,18 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 	if len(o.ssh) > 0 {
 		sp, err := sshprovider.NewSSHAgentProvider(o.ssh)
 		if err != nil {
-			return nil, fmt.Errorf("build: WithSSH: %w", err)
+			return res, fmt.Errorf("build: WithSSH: %w", err)
 		}
 		so.Session = append(so.Session, sp)
 	}
-	so.Exports = slices.Clone(o.exports)
-	if len(o.pushRefs) > 0 {
-		so.Exports = append(so.Exports, client.ExportEntry{
-			Type:  client.ExporterImage,
-			Attrs: map[string]string{"name": strings.Join(o.pushRefs, ","), "push": "true"},
-		})
-	}
-	for _, b := range o.cacheFrom {
-		attrs, _ := b.ImportAttrs()
-		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: b.Type(), Attrs: attrs})
-	}
-	for _, b := range o.cacheTo {
-		attrs, _ := b.ExportAttrs()
-		so.CacheExports = append(so.CacheExports, client.CacheOptionsEntry{Type: b.Type(), Attrs: attrs})
-	}
 
-	rec := newRecorder(o.onEvent)
-	rec.report.Platform = platforms.Format(p)
-	rec.report.Warnings = s.Warnings()
+	rec := newRecorder(res.Report, p, o.onEvent)
 	statusCh := make(chan *client.SolveStatus)
-	done := rec.consume(ctx, statusCh, o.displays)
+	done := rec.consume(statusCh, display)
 
 	start := time.Now()
 	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		me := newMarshalEnv(gc, p)
-		st := s.state(me)
+		st := s.state(newMarshalEnv(gc, p))
 		def, err := st.Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
 		if err != nil {
 			return nil, err
@@ -527,7 +633,7 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 		for _, ci := range so.CacheImports {
 			req.CacheImports = append(req.CacheImports, gateway.CacheOptionsEntry{Type: ci.Type, Attrs: ci.Attrs})
 		}
-		res, err := gc.Solve(ctx, req)
+		r, err := gc.Solve(ctx, req)
 		if err != nil {
 			return nil, err
 		}
@@ -536,21 +642,70 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 			if err != nil {
 				return nil, err
 			}
-			res.AddMeta(exptypes.ExporterImageConfigKey, cfg)
+			r.AddMeta(exptypes.ExporterImageConfigKey, cfg)
 		}
-		return res, nil
+		return r, nil
 	}, statusCh)
 	<-done
-	rec.report.Duration = time.Since(start)
-	result := &Result{Report: rec.report}
+	res.Report.Duration = time.Since(start)
 	if err != nil {
-		return result, rec.stepError(err)
+		return res, rec.stepError(err)
 	}
-	result.ExporterResponse = resp.ExporterResponse
+	res.ExporterResponse = resp.ExporterResponse
 	if d := resp.ExporterResponse[exptypes.ExporterImageDigestKey]; d != "" {
-		result.Digest = digest.Digest(d)
+		res.Digest = digest.Digest(d)
 	}
-	return result, nil
+	return res, nil
+}
+
+// pushIndex pushes one index of the platforms' images, which were pushed by
+// digest to the repository of refs[0], under each of refs.
+func pushIndex(ctx context.Context, refs []string, results []PlatformResult) (digest.Digest, error) {
+	named, _ := reference.ParseNormalizedNamed(refs[0])
+	ropts := []ggcrremote.Option{ggcrremote.WithContext(ctx), ggcrremote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	var idx v1.ImageIndex = empty.Index
+	for i, r := range results {
+		dref, err := name.NewDigest(named.Name() + "@" + r.Digest.String())
+		if err != nil {
+			return "", fmt.Errorf("build: index: %w", err)
+		}
+		desc, err := ggcrremote.Get(dref, ropts...)
+		if err != nil {
+			return "", fmt.Errorf("build: index: reading %s: %w", dref, err)
+		}
+		if i == 0 {
+			idx = mutate.IndexMediaType(idx, types.OCIImageIndex)
+			if desc.MediaType == types.DockerManifestSchema2 {
+				idx = mutate.IndexMediaType(idx, types.DockerManifestList)
+			}
+		}
+		img, err := desc.Image()
+		if err != nil {
+			return "", fmt.Errorf("build: index: %s: %w", dref, err)
+		}
+		pl, _ := platforms.Parse(r.Platform)
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add: img,
+			Descriptor: v1.Descriptor{
+				MediaType: desc.MediaType,
+				Platform:  &v1.Platform{OS: pl.OS, Architecture: pl.Architecture, Variant: pl.Variant},
+			},
+		})
+	}
+	for _, ref := range refs {
+		tag, err := name.ParseReference(ref)
+		if err != nil {
+			return "", fmt.Errorf("build: index: %w", err)
+		}
+		if err := ggcrremote.WriteIndex(tag, idx, ropts...); err != nil {
+			return "", fmt.Errorf("build: pushing the index to %s: %w", ref, err)
+		}
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return "", err
+	}
+	return digest.Digest(d.String()), nil
 }
 
 // imageConfig renders the exported image's configuration: the state's

@@ -360,9 +360,17 @@ func TestUnitSolveErrors(t *testing.T) {
 			want: []string{"CacheTo: nil backend"}},
 
 		// Platform and options themselves.
-		{name: "TargetPlatform bad", stage: alpine,
-			opts: func() []build.SolveOption { return []build.SolveOption{build.TargetPlatform("linux/")} },
-			want: []string{`TargetPlatform("linux/")`, "want os/arch[/variant], such as linux/arm64"}},
+		{name: "Platforms given twice", stage: alpine,
+			opts: func() []build.SolveOption { return []build.SolveOption{build.Platforms("linux/amd64", "linux/amd64")} },
+			want: []string{"Platforms: linux/amd64 given twice"}},
+		{name: "tarball with several platforms", stage: alpine,
+			opts: func() []build.SolveOption {
+				return []build.SolveOption{build.Platforms("linux/amd64", "linux/arm64"), build.OCITarball(filepath.Join(t.TempDir(), "x.tar"), "")}
+			},
+			want: []string{"OCITarball writes a single platform's image, but 2 platforms are built"}},
+		{name: "Platforms bad", stage: alpine,
+			opts: func() []build.SolveOption { return []build.SolveOption{build.Platforms("linux/")} },
+			want: []string{`Platforms("linux/")`, "want os/arch[/variant], such as linux/arm64"}},
 		{name: "nil option", stage: alpine,
 			opts: func() []build.SolveOption { return []build.SolveOption{nil} },
 			want: []string{"build: Solve: nil option"}},
@@ -416,10 +424,10 @@ func TestUnitSolveReportsEveryOptionError(t *testing.T) {
 	_, err := build.Solve(context.Background(), uNoBuilder{t}, build.Image("alpine"),
 		build.Push(),
 		build.LocalDir(""),
-		build.TargetPlatform("??"),
+		build.Platforms("??"),
 		build.OnEvent(nil),
 	)
-	uCheckMessage(t, err, []string{"Push: no reference", "LocalDir: empty path", `TargetPlatform("??")`, "OnEvent: nil func"})
+	uCheckMessage(t, err, []string{"Push: no reference", "LocalDir: empty path", `Platforms("??")`, "OnEvent: nil func"})
 }
 
 func TestUnitSolveBuilderChecks(t *testing.T) {
@@ -432,13 +440,13 @@ func TestUnitSolveBuilderChecks(t *testing.T) {
 
 	empty := &uReachBuilder{}
 	_, err = build.Solve(context.Background(), empty, build.Image("alpine"))
-	uCheckMessage(t, err, []string{"the builder lists no platform; set one with TargetPlatform"})
+	uCheckMessage(t, err, []string{"the builder lists no platform; set one with Platforms"})
 	if empty.acquired != 0 {
 		t.Errorf("a builder with no platform was acquired")
 	}
-	_, err = build.Solve(context.Background(), empty, build.Image("alpine"), build.TargetPlatform("linux/arm64"))
+	_, err = build.Solve(context.Background(), empty, build.Image("alpine"), build.Platforms("linux/arm64"))
 	if !errors.Is(err, errUReached) {
-		t.Errorf("with TargetPlatform: err = %v, want the builder reached", err)
+		t.Errorf("with Platforms: err = %v, want the builder reached", err)
 	}
 }
 
@@ -459,7 +467,7 @@ func TestUnitSolveValidGraphReachesBuilder(t *testing.T) {
 		build.WithSecret("npmrc", []byte("//registry/:_authToken=x")),
 		build.WithSecret("tok", nil),
 		build.WithSSH("default", filepath.Join(dir, "agent.sock")),
-		build.TargetPlatform("linux/arm64/v8"),
+		build.Platforms("linux/arm64/v8"),
 		build.Key("project-a"),
 		build.Progress(io.Discard, "quiet"),
 		build.OnEvent(func(build.Event) {}),
@@ -489,7 +497,7 @@ func TestUnitSolveValidGraphReachesBuilder(t *testing.T) {
 	b = &uReachBuilder{platforms: []ocispecs.Platform{{OS: "linux", Architecture: "arm", Variant: "v7"}, {OS: "linux", Architecture: "amd64"}}}
 	build.Solve(context.Background(), b, build.Scratch())
 	if b.platform.Architecture != "arm" || b.platform.Variant != "v7" {
-		t.Errorf("without TargetPlatform: Acquire for %v, want the builder's first platform, linux/arm/v7", b.platform)
+		t.Errorf("without Platforms: Acquire for %v, want the builder's first platform, linux/arm/v7", b.platform)
 	}
 }
 
