@@ -133,6 +133,7 @@ const (
 	StepLog
 )
 
+// String returns the kind's name, such as "cached".
 func (k EventKind) String() string {
 	switch k {
 	case StepStarted:
@@ -426,6 +427,7 @@ type StepError struct {
 	Err error
 }
 
+// Error names the command and its exit code, then its last output lines.
 func (e *StepError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "build: step %q failed", strings.Join(e.Args, " "))
@@ -444,6 +446,7 @@ func (e *StepError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns BuildKit's error.
 func (e *StepError) Unwrap() error { return e.Err }
 
 // stepError turns a solve error into a *StepError when a command of the
