@@ -37,6 +37,9 @@ type Report struct {
 	Steps []Step
 	// Warnings are what the graph does that defeats a cache.
 	Warnings []string
+	// CacheMounts says, per cache mount, what PersistCacheMounts restored
+	// and saved; empty without it.
+	CacheMounts []MountReport
 	// Duration is the wall time of the solve.
 	Duration time.Duration
 }
@@ -57,6 +60,8 @@ type Step struct {
 	Started, Completed time.Time
 	// Error is the step's error, "" when it succeeded.
 	Error string
+
+	noInputs bool // a source, or an operation on nothing, such as a mkdir on scratch
 }
 
 // Duration is how long the step ran, 0 for a cached step.
@@ -67,19 +72,20 @@ func (s Step) Duration() time.Duration {
 	return s.Completed.Sub(s.Started)
 }
 
-// CachedSteps returns how many steps that are not sources came from cache.
-// Sources are left out of both counts: BuildKit checks them on every solve
-// (a tag may have moved, a directory changed), even when every step on top
-// of them comes from cache.
+// CachedSteps returns how many steps with inputs came from cache. Steps
+// without inputs, sources and operations on an empty filesystem (such as
+// the directory that gives a cache mount its owner), are left out of both
+// counts: BuildKit evaluates them on every solve (a tag may have moved, a
+// directory changed), even when every step on top of them comes from cache.
 func (r *Report) CachedSteps() int { return r.count(true) }
 
-// RanSteps returns how many steps that are not sources ran.
+// RanSteps returns how many steps with inputs ran; see [Report.CachedSteps].
 func (r *Report) RanSteps() int { return r.count(false) }
 
 func (r *Report) count(cached bool) int {
 	n := 0
 	for _, s := range r.Steps {
-		if s.Kind != "source" && s.Cached == cached {
+		if !s.noInputs && s.Cached == cached {
 			n++
 		}
 	}
@@ -114,7 +120,23 @@ func (r *Report) String() string {
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", w)
 	}
+	for _, m := range r.CacheMounts {
+		fmt.Fprintf(&b, "  cache %s: restored %s (%d B, %s), saved %s (%d B, %s)",
+			m.ID, yesNo(m.Restored), m.RestoredBytes, m.RestoreTime.Round(time.Millisecond),
+			yesNo(m.Exported), m.ExportedBytes, m.ExportTime.Round(time.Millisecond))
+		for _, n := range m.Notes {
+			fmt.Fprintf(&b, "; %s", n)
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // EventKind says what an [Event] reports.
@@ -286,6 +308,7 @@ func mergeReports(results []PlatformResult, d time.Duration) *Report {
 		}
 		plats = append(plats, r.Platform)
 		m.Steps = append(m.Steps, r.Report.Steps...)
+		m.CacheMounts = append(m.CacheMounts, r.Report.CacheMounts...)
 		for _, w := range r.Report.Warnings {
 			if !slices.Contains(m.Warnings, w) {
 				m.Warnings = append(m.Warnings, w)
@@ -366,7 +389,8 @@ func (r *recorder) vertex(v *client.Vertex) {
 	if !ok {
 		i = len(r.report.Steps)
 		r.index[v.Digest] = i
-		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest, Platform: r.platform, Kind: opKind(r.expected[v.Digest])})
+		op := r.expected[v.Digest]
+		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest, Platform: r.platform, Kind: opKind(op), noInputs: len(op.GetInputs()) == 0})
 	}
 	s := &r.report.Steps[i]
 	s.Cached = s.Cached || v.Cached

@@ -30,6 +30,7 @@ import (
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
@@ -63,6 +64,7 @@ type solveOptions struct {
 	locals      map[string]string
 	secrets     map[string][]byte
 	ssh         []sshprovider.AgentConfig
+	sshProvider session.Attachable   // made from ssh once the options are applied
 	exports     []client.ExportEntry // tarballs and raw entries: one platform only
 	exportFns   []string             // the options that added them, for errors
 	localDirs   []string
@@ -72,6 +74,7 @@ type solveOptions struct {
 	displays    []display
 	onEvent     []func(Event)
 	key         string
+	persist     *persistOptions
 	noAuth      bool
 	imageOutput bool
 }
@@ -383,6 +386,10 @@ type PlatformResult struct {
 	// Digest is the platform's image manifest, "" when no image was
 	// exported.
 	Digest digest.Digest
+	// Graph identifies the definition solved, as the builder resolved it:
+	// a digest of its operations in order. Two solves with the same Graph
+	// have the same cache keys.
+	Graph  digest.Digest
 	Report *Report
 	// ExporterResponse is BuildKit's raw exporter response.
 	ExporterResponse map[string]string
@@ -437,6 +444,13 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 			}
 		}
 	}
+	if len(o.ssh) > 0 && len(errs) == 0 {
+		sp, err := sshprovider.NewSSHAgentProvider(o.ssh)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WithSSH: %w", err))
+		}
+		o.sshProvider = sp
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
@@ -481,11 +495,42 @@ func solvePlatform(ctx context.Context, b Builder, s Stage, p ocispecs.Platform,
 	if err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
-	res, err := solveOn(ctx, c, s, p, localID, o, multi, display)
+	var ps *persistence
+	if o.persist != nil {
+		if ps, err = newPersistence(ctx, o, s, p, localID); err != nil {
+			release(err)
+			return nil, err
+		}
+	}
+	res, err := solveOn(ctx, c, s, p, localID, o, multi, display, ps)
+	if err == nil && ps != nil {
+		err = ps.save(ctx, c, o)
+	}
 	release(err)
 	res.Builder = name
 	res.Report.Builder = name
+	if ps != nil {
+		res.Report.CacheMounts = ps.reports()
+	}
 	return res, err
+}
+
+// sessionAttachables returns what the client session offers the builder:
+// registry credentials, secrets and SSH agents.
+func sessionAttachables(o *solveOptions) []session.Attachable {
+	var as []session.Attachable
+	if !o.noAuth {
+		as = append(as, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
+		}))
+	}
+	if len(o.secrets) > 0 {
+		as = append(as, secretsprovider.FromMap(o.secrets))
+	}
+	if o.sshProvider != nil {
+		as = append(as, o.sshProvider)
+	}
+	return as
 }
 
 // checkSession finds the local sources and required secrets the definition
@@ -583,7 +628,9 @@ func cacheEntries(backends []cache.Backend, p ocispecs.Platform, multi, export b
 	return out
 }
 
-func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus) (*PlatformResult, error) {
+// solveOn solves s for p on c. With ps, the graph's cache mounts are
+// restored before the graph is solved and packed after it, in its session.
+func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus, ps *persistence) (*PlatformResult, error) {
 	res := &PlatformResult{Platform: platforms.Format(p), Report: &Report{Platform: platforms.Format(p), Warnings: s.Warnings()}}
 	so := client.SolveOpt{
 		LocalMounts: map[string]fsutil.FS{},
@@ -601,20 +648,13 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 		}
 		so.LocalMounts[name] = fs
 	}
-	if !o.noAuth {
-		so.Session = append(so.Session, authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-			AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
-		}))
-	}
-	if len(o.secrets) > 0 {
-		so.Session = append(so.Session, secretsprovider.FromMap(o.secrets))
-	}
-	if len(o.ssh) > 0 {
-		sp, err := sshprovider.NewSSHAgentProvider(o.ssh)
+	so.Session = sessionAttachables(o)
+	if ps != nil {
+		locals, err := ps.prepare()
 		if err != nil {
-			return res, fmt.Errorf("build: WithSSH: %w", err)
+			return res, err
 		}
-		so.Session = append(so.Session, sp)
+		maps.Copy(so.LocalMounts, locals)
 	}
 
 	rec := newRecorder(res.Report, p, o.onEvent)
@@ -629,13 +669,24 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 			return nil, err
 		}
 		rec.expect(def)
-		req := gateway.SolveRequest{Definition: def.ToPB()}
+		res.Graph = graphDigest(def)
+		if ps != nil {
+			if err := ps.restoreIn(ctx, gc, def); err != nil {
+				return nil, err
+			}
+		}
+		req := gateway.SolveRequest{Definition: def.ToPB(), Evaluate: ps != nil}
 		for _, ci := range so.CacheImports {
 			req.CacheImports = append(req.CacheImports, gateway.CacheOptionsEntry{Type: ci.Type, Attrs: ci.Attrs})
 		}
 		r, err := gc.Solve(ctx, req)
 		if err != nil {
 			return nil, err
+		}
+		if ps != nil {
+			if err := ps.packIn(ctx, gc); err != nil {
+				return nil, err
+			}
 		}
 		if o.imageOutput {
 			cfg, err := s.imageConfig(ctx, st, gc, p)
@@ -656,6 +707,15 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 		res.Digest = digest.Digest(d)
 	}
 	return res, nil
+}
+
+// graphDigest digests the operations of def in order.
+func graphDigest(def *llb.Definition) digest.Digest {
+	h := sha256.New()
+	for _, dt := range def.Def {
+		fmt.Fprintln(h, digest.FromBytes(dt))
+	}
+	return digest.NewDigest(digest.SHA256, h)
 }
 
 // pushIndex pushes one index of the platforms' images, which were pushed by
