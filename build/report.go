@@ -85,7 +85,7 @@ func (r *Report) RanSteps() int { return r.count(false) }
 func (r *Report) count(cached bool) int {
 	n := 0
 	for _, s := range r.Steps {
-		if !s.noInputs && s.Cached == cached {
+		if s.Kind != "source" && !s.noInputs && s.Cached == cached {
 			n++
 		}
 	}

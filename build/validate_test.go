@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -466,7 +467,7 @@ func TestUnitSolveValidGraphReachesBuilder(t *testing.T) {
 		build.WithLocal("src", dir),
 		build.WithSecret("npmrc", []byte("//registry/:_authToken=x")),
 		build.WithSecret("tok", nil),
-		build.WithSSH("default", filepath.Join(dir, "agent.sock")),
+		build.WithSSH("default", uAgentSocket(t, dir)),
 		build.Platforms("linux/arm64/v8"),
 		build.Key("project-a"),
 		build.Progress(io.Discard, "quiet"),
@@ -564,4 +565,17 @@ func TestUnitErrorsAsAndIs(t *testing.T) {
 			t.Errorf("errors.Is(%v, Acquire's error) = false", err)
 		}
 	})
+}
+
+// uAgentSocket listens on a unix socket in dir, as an SSH agent would, so
+// that WithSSH finds it.
+func uAgentSocket(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return path
 }

@@ -117,25 +117,23 @@ func TestCloseStopsDaemons(t *testing.T) {
 	testenv.Get(t) // skips or fails like the others when unavailable
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	before := map[string]bool{}
-	for _, pid := range daemonPIDs(t) {
-		before[pid] = true
-	}
 	env, err := testenv.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Arm64(ctx); err != nil {
+	arm, err := env.Arm64(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// This Env's daemons, found by their sockets: other test binaries may
+	// be running daemons of their own.
 	var started []string
-	for _, pid := range daemonPIDs(t) {
-		if !before[pid] {
-			started = append(started, pid)
+	for _, addr := range []string{env.Builder.Address(), arm.Address()} {
+		pids := daemonPIDs(t, strings.TrimPrefix(addr, "unix://"))
+		if len(pids) != 1 {
+			t.Fatalf("daemons listening on %s: %v, want 1", addr, pids)
 		}
-	}
-	if len(started) != 2 {
-		t.Fatalf("started daemons %v, want 2", started)
+		started = append(started, pids...)
 	}
 	if err := env.Close(); err != nil {
 		t.Fatal(err)
@@ -149,8 +147,9 @@ func TestCloseStopsDaemons(t *testing.T) {
 	}
 }
 
-func daemonPIDs(t *testing.T) []string {
-	out, _ := exec.Command("pgrep", "-f", "larder-buildkitd-").Output()
+// daemonPIDs returns the processes whose command line holds sock.
+func daemonPIDs(t *testing.T, sock string) []string {
+	out, _ := exec.Command("pgrep", "-f", "buildkitd .*"+sock).Output()
 	return strings.Fields(string(out))
 }
 
