@@ -1,5 +1,6 @@
 // Package remote connects Larder to BuildKit daemons: it dials builders that
-// are already running and starts a local one as a child process.
+// are already running, starts a local one as a child process, and routes
+// solves across a fleet of builders by platform and key.
 //
 // A [Builder] wraps a BuildKit [client.Client] together with the platforms
 // its workers run. It satisfies the small interface that build.Solve takes,
@@ -10,7 +11,27 @@
 //	if err != nil { ... }
 //	defer b.Close()
 //
+// [Dial] takes unix and tcp addresses; tcp to a host that is not loopback
+// needs mutual TLS ([WithTLS]) or an explicit [AllowInsecure]. BuildKit's
+// connection helpers (docker-container://, kube-pod://, ssh:// and others)
+// are opt-in: import the package remote/connhelpers to register them.
+// Everything that can be checked without the network (the address, the TLS
+// files) is checked first, and each failure has its own error type.
+// Connections send keepalive pings, so that a solve on a builder that
+// vanishes fails with a [*ConnectionError] instead of hanging.
+//
 // [Start] runs buildkitd from PATH with its own state directory, socket and
 // configuration, and stops it on Close. It is what Larder's demo and tests
 // use when no builder is given.
+//
+// A [Fleet] is a set of builders. It sends each platform to a member that
+// runs it natively, else compatibly, else (when allowed) under emulation;
+// among equals it picks by consistent hashing on the solve's key, so that a
+// project's cache mounts stay warm on one member; it skips members that do
+// not answer and checks them again later.
+//
+//	fleet, err := remote.NewFleet(ctx,
+//		remote.Member("unix:///run/buildkit/amd64.sock"),
+//		remote.Member("tcp://arm-1:1234", remote.WithTLS(ca, cert, key), remote.Platforms("linux/arm64")),
+//	)
 package remote

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +31,11 @@ type startOptions struct {
 	logTo      io.Writer
 	maxStorage string
 	dial       []DialOption
+	tcp        *tcpListen
+}
+
+type tcpListen struct {
+	addr, ca, cert, key string
 }
 
 // Binary sets the buildkitd executable Start runs. The default is
@@ -110,6 +117,36 @@ func DaemonLog(w io.Writer) StartOption {
 	}
 }
 
+// ListenTCP makes the daemon also listen on the tcp address addr (such as
+// "127.0.0.1:1234") with TLS: certFile and keyFile are its certificate and
+// key in PEM; with a caFile, it asks every client for a certificate signed
+// by that CA (mutual TLS). Start itself still dials the daemon's unix
+// socket. The default is the unix socket only.
+func ListenTCP(addr, caFile, certFile, keyFile string) StartOption {
+	return func(o *startOptions) error {
+		if o.tcp != nil {
+			return fmt.Errorf("remote: ListenTCP(%q): the daemon already listens on %q (one tcp address only)", addr, o.tcp.addr)
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("remote: ListenTCP(%q): want host:port", addr)
+		}
+		if certFile == "" || keyFile == "" {
+			return fmt.Errorf("remote: ListenTCP(%q): the daemon needs a certificate and its key", addr)
+		}
+		for _, f := range []string{caFile, certFile, keyFile} {
+			if f == "" {
+				continue
+			}
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("remote: ListenTCP(%q): %w", addr, err)
+			}
+		}
+		o.tcp = &tcpListen{addr: addr, ca: caFile, cert: certFile, key: keyFile}
+		return nil
+	}
+}
+
 // StartDialOptions passes options such as [WithName] to the dial that
 // follows the daemon's start.
 func StartDialOptions(opts ...DialOption) StartOption {
@@ -123,13 +160,23 @@ func StartDialOptions(opts ...DialOption) StartOption {
 // socket and configuration, waits until it answers, and returns a Builder
 // whose Close stops the daemon and waits for it to exit. It reports a
 // [*StartError] saying what is missing when it can't start: not root, no
-// runc, no buildkitd.
+// runc, no buildkitd. Options are checked before the daemon starts.
 func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 	o := startOptions{binary: "buildkitd", maxStorage: "20GB"}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	dopts, err := makeDialOptions(o.dial)
+	if err != nil {
+		return nil, err
+	}
+	if dopts.tls || dopts.insecure {
+		return nil, errors.New("remote: Start dials the daemon's unix socket: WithTLS and AllowInsecure do not apply (use ListenTCP, then Dial)")
+	}
+	if dopts.wait == 0 {
+		dopts.wait = 60 * time.Second
 	}
 	if os.Geteuid() != 0 {
 		return nil, &StartError{Reason: "buildkitd with the runc worker needs root (run as root, or dial a running builder with Dial)"}
@@ -168,6 +215,12 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 
 	addr := "unix://" + sock
 	args := []string{"--root", root, "--addr", addr, "--config", cfgPath}
+	if o.tcp != nil {
+		args = append(args, "--addr", "tcp://"+o.tcp.addr, "--tlscert", o.tcp.cert, "--tlskey", o.tcp.key)
+		if o.tcp.ca != "" {
+			args = append(args, "--tlscacert", o.tcp.ca)
+		}
+	}
 	for _, p := range o.platforms {
 		args = append(args, "--oci-worker-platform", p)
 	}
@@ -202,6 +255,10 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 		}
 		// Anything left in the group (a runc shim of a step that was running).
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		// A daemon that died without cleaning up leaves its build
+		// containers running (runc puts them in their own session) and
+		// their filesystems mounted under the state directory.
+		cleanAfterDaemon(root)
 		var errs []error
 		errs = append(errs, os.RemoveAll(sockDir))
 		if removeState {
@@ -219,14 +276,7 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 		case <-dctx.Done():
 		}
 	}()
-	dopts := dialOptions{name: addr, wait: 60 * time.Second}
-	for _, opt := range o.dial {
-		if err := opt(&dopts); err != nil {
-			stop()
-			return nil, err
-		}
-	}
-	b, err := connect(dctx, addr, dopts)
+	b, err := dial(dctx, addr, dopts)
 	if err != nil {
 		stop()
 		select {
@@ -237,7 +287,63 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 		return nil, &StartError{Reason: "buildkitd did not answer", Err: err, Log: logBuf.Tail(20)}
 	}
 	b.stop = stop
+	b.pid = cmd.Process.Pid
 	return b, nil
+}
+
+// cleanAfterDaemon removes the build containers and mounts a daemon with
+// state directory root left behind: each container is named after its
+// directory under the executor's root, and runc keeps them in its default
+// state directory.
+func cleanAfterDaemon(root string) {
+	if runc, err := exec.LookPath("runc"); err == nil {
+		ids, _ := filepath.Glob(filepath.Join(root, "*", "executor", "*"))
+		for _, dir := range ids {
+			if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+				_ = exec.Command(runc, "delete", "--force", filepath.Base(dir)).Run()
+			}
+		}
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(info), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if strings.HasPrefix(mp, root+"/") {
+			points = append(points, mp)
+		}
+	}
+	// Deepest first.
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, mp := range points {
+		_ = syscall.Unmount(mp, syscall.MNT_DETACH)
+	}
+}
+
+// unescapeMount undoes the octal escapes of /proc/self/mountinfo ("\040"
+// for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // daemonConfig renders buildkitd's TOML configuration.

@@ -1,0 +1,76 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/larder-build/larder/remote"
+)
+
+// A fleet routes each platform to a member that runs it natively, else
+// compatibly, else under emulation when allowed; among members of the same
+// kind, the key picks one by consistent hashing. Lazy makes the fleet route
+// by declared platforms before any member is dialed.
+func ExampleNewFleet() {
+	fleet, err := remote.NewFleet(context.Background(),
+		remote.Member("unix:///run/buildkit/amd64-1.sock", remote.WithName("amd64-1"), remote.Platforms("linux/amd64")),
+		remote.Member("unix:///run/buildkit/amd64-2.sock", remote.WithName("amd64-2"), remote.Platforms("linux/amd64")),
+		remote.Member("unix:///run/buildkit/arm64.sock", remote.WithName("arm64"), remote.Platforms("linux/arm64"), remote.MaxConcurrency(4)),
+		remote.Lazy(),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer fleet.Close()
+	for _, p := range []string{"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386"} {
+		r, err := fleet.Route(p, "team/api")
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("%-12s -> %s (%s)\n", p, r.Member, r.Match)
+	}
+	// Each key stays on one of the two amd64 members.
+	for _, key := range []string{"team/api", "team/cli", "infra/proxy", "ml/train"} {
+		r, _ := fleet.Route("linux/amd64", key)
+		fmt.Printf("%-12s -> %s\n", key, r.Member)
+	}
+	_, err = fleet.Route("linux/riscv64", "team/api")
+	var re *remote.RouteError
+	fmt.Println(errors.As(err, &re), re.Platform)
+	// Output:
+	// linux/amd64  -> amd64-2 (native)
+	// linux/arm64  -> arm64 (native)
+	// linux/arm/v7 -> arm64 (compatible)
+	// linux/386    -> amd64-2 (compatible)
+	// team/api     -> amd64-2
+	// team/cli     -> amd64-1
+	// infra/proxy  -> amd64-1
+	// ml/train     -> amd64-2
+	// true linux/riscv64
+}
+
+// Dial checks what it can before contacting a builder, and each mistake has
+// its own error type.
+func ExampleDial() {
+	ctx := context.Background()
+
+	_, err := remote.Dial(ctx, "tcp://10.0.0.1:1234")
+	var insecure *remote.InsecureError
+	fmt.Println("plain tcp to another host refused:", errors.As(err, &insecure))
+
+	_, err = remote.Dial(ctx, "tcp://10.0.0.1:1234", remote.WithTLS("/nonexistent/ca.pem", "client.pem", "client-key.pem"))
+	var creds *remote.CredentialsError
+	if errors.As(err, &creds) {
+		fmt.Println("missing file:", creds.What, creds.File)
+	}
+
+	_, err = remote.Dial(ctx, "docker-container://buildkitd")
+	fmt.Println(err)
+	// Output:
+	// plain tcp to another host refused: true
+	// missing file: CA certificate /nonexistent/ca.pem
+	// remote: address "docker-container://buildkitd": the docker-container connection helper is not registered: add import _ "github.com/larder-build/larder/remote/connhelpers"
+}

@@ -1,0 +1,68 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/larder-build/larder/internal/testenv"
+	"github.com/larder-build/larder/remote"
+)
+
+// The GC policy Start writes is accepted by buildkitd: the worker reports
+// one rule over every record, so cache mounts are not evicted before
+// anything else (BuildKit's default policy evicts them first).
+func TestStartGCPolicyIsAccepted(t *testing.T) {
+	env := testenv.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	small, err := env.NewBuilder(ctx, remote.MaxStorage("5GB"), remote.StartDialOptions(remote.WithName("gc-5GB")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		b    *remote.Builder
+		want int64
+	}{{env.Builder, 20 << 30}, {small, 5 << 30}} {
+		ws, err := tc.b.Client().ListWorkers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			if len(w.GCPolicy) != 1 {
+				t.Fatalf("%s: worker %s has %d GC rules %+v, want the one Start writes", tc.b.Name(), w.ID, len(w.GCPolicy), w.GCPolicy)
+			}
+			p := w.GCPolicy[0]
+			if !p.All || len(p.Filter) != 0 || p.KeepDuration != 0 || p.MaxUsedSpace != tc.want {
+				t.Errorf("%s: GC rule %+v, want all records, no filter, no keep duration, max used space %d", tc.b.Name(), p, tc.want)
+			}
+			for _, f := range p.Filter {
+				if strings.Contains(f, "exec.cachemount") {
+					t.Errorf("%s: GC rule singles out cache mounts: %v", tc.b.Name(), p.Filter)
+				}
+			}
+		}
+	}
+}
+
+func TestStartChecksOptionsFirst(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		opt  remote.StartOption
+		want string
+	}{
+		{remote.ListenTCP("127.0.0.1", "", "c.pem", "k.pem"), "want host:port"},
+		{remote.ListenTCP("127.0.0.1:1234", "", "", ""), "certificate and its key"},
+		{remote.ListenTCP("127.0.0.1:1234", "", "/nonexistent/c.pem", "/nonexistent/k.pem"), "no such file"},
+		{remote.StartDialOptions(remote.WithTLS("", "", "")), "WithTLS and AllowInsecure do not apply"},
+		{remote.StartDialOptions(remote.WithKeepalive(time.Second, time.Second)), "at least 10s"},
+	} {
+		_, err := remote.Start(ctx, tc.opt)
+		var se *remote.StartError
+		if err == nil || errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Start = %v, want an option error saying %q", err, tc.want)
+		}
+	}
+}
