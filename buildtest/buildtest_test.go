@@ -148,6 +148,7 @@ func TestReadFileAndExport(t *testing.T) {
 // output.
 func TestBuildFailureReportsTheStep(t *testing.T) {
 	t.Parallel()
+	stamp := newStamp()
 	s := build.Image(busybox(t)).Run("echo compiling " + stamp + "; echo 'cc: error: no input files' >&2; exit 3")
 	msg := record(t, func(tb testing.TB) { buildtest.Build(tb, s) })
 	for _, want := range []string{"exit code: 3", "cc: error: no input files", "compiling " + stamp, `/bin/sh -c "echo compiling`} {
@@ -179,7 +180,7 @@ func TestBuildOptionsApplyToLaterSolves(t *testing.T) {
 // A second build of the same stage comes from the shared builder's cache.
 func TestSecondBuildIsCached(t *testing.T) {
 	t.Parallel()
-	s := build.Image(busybox(t)).Run("echo " + stamp + " > /stamp").Run("echo done")
+	s := build.Image(busybox(t)).Run("echo " + newStamp() + " > /stamp").Run("echo done")
 	first := buildtest.Build(t, s).Result().Report
 	second := buildtest.Build(t, s).Result().Report
 	if first.RanSteps() != 2 || second.RanSteps() != 0 || second.CachedSteps() != 2 {

@@ -12,26 +12,29 @@ import (
 
 // The next two tests share a cache mount, as tests of a package share the
 // builder: the first writes to it in a build step, the second reads what
-// the first wrote. The id is new for each run, so an earlier run's cache on
-// a long-lived builder plays no part.
-var (
-	notesCache = mounts.Cache("/var/cache/notes", mounts.ID("buildtest-notes-"+stamp))
-	noteWriter string // the test that wrote the note
-)
+// the first wrote. The note and the cache id are new each time the first
+// test runs, so that its step runs (BuildKit leaves a cache mount's id out
+// of a step's cache key) and an earlier run's cache plays no part.
+var notes struct {
+	cache mounts.Mount // the cache the first test wrote to
+	note  string       // what it wrote
+}
 
 func TestCacheWrittenByOneTest(t *testing.T) {
-	s := build.Image(busybox(t)).Run("echo written by "+t.Name()+" > /var/cache/notes/note", notesCache)
-	buildtest.Build(t, s)
-	noteWriter = t.Name()
+	stamp := newStamp()
+	cache := mounts.Cache("/var/cache/notes", mounts.ID("buildtest-notes-"+stamp))
+	note := "written by " + t.Name() + " " + stamp
+	buildtest.Build(t, build.Image(busybox(t)).Run("echo "+note+" > /var/cache/notes/note", cache))
+	notes.cache, notes.note = cache, note
 }
 
 func TestCacheReadByTheNextTest(t *testing.T) {
 	img := buildtest.Build(t, build.Image(busybox(t)))
-	if noteWriter == "" {
+	if notes.cache == nil {
 		t.Skip("run with TestCacheWrittenByOneTest, which writes the note")
 	}
-	r := img.RunWith(t, []string{"cat", "/var/cache/notes/note"}, notesCache)
-	if want := "written by " + noteWriter + "\n"; r.Stdout != want {
+	r := img.RunWith(t, []string{"cat", "/var/cache/notes/note"}, notes.cache)
+	if want := notes.note + "\n"; r.Stdout != want {
 		t.Fatalf("the cache holds %+v, want %q", r, want)
 	}
 }
@@ -42,13 +45,14 @@ func TestCacheReadByTheNextTest(t *testing.T) {
 // each start followed by its own end.
 func TestParallelTestsShareALockedCache(t *testing.T) {
 	bb := busybox(t)
+	stamp := newStamp() // new steps and a new cache each time the test runs
 	shared := mounts.Cache("/cache", mounts.ID("buildtest-locked-"+stamp), mounts.Sharing(mounts.Locked))
 	names := []string{"a", "b", "c"}
 	t.Run("group", func(t *testing.T) {
 		for _, name := range names {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				s := build.Image(bb).Run(fmt.Sprintf("echo start-%[1]s >> /cache/log; sleep 1; echo end-%[1]s >> /cache/log", name), shared)
+				s := build.Image(bb).Run(fmt.Sprintf("echo start-%[1]s >> /cache/log; sleep 1; echo end-%[1]s >> /cache/log # %[2]s", name, stamp), shared)
 				buildtest.Build(t, s)
 			})
 		}
@@ -73,13 +77,14 @@ func TestParallelTestsShareALockedCache(t *testing.T) {
 // preset do.
 func TestParallelTestsFillASharedCache(t *testing.T) {
 	bb := busybox(t)
+	stamp := newStamp()
 	shared := mounts.Cache("/downloads", mounts.ID("buildtest-shared-"+stamp))
 	names := []string{"a", "b", "c"}
 	t.Run("group", func(t *testing.T) {
 		for _, name := range names {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				buildtest.Build(t, build.Image(bb).Run("echo "+name+" > /downloads/"+name, shared))
+				buildtest.Build(t, build.Image(bb).Run("echo "+stamp+" > /downloads/"+name, shared))
 			})
 		}
 	})

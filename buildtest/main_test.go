@@ -58,9 +58,10 @@ func busybox(t *testing.T) string {
 	return ref
 }
 
-// stamp is new for each run of the test binary, for cache ids and steps
-// that must not come from an earlier run's cache.
-var stamp = fmt.Sprint(time.Now().UnixNano())
+// newStamp returns a string that is new on each call, for cache ids and
+// steps that must not come from an earlier test's cache (go test -count=2
+// runs a test twice in one process).
+func newStamp() string { return fmt.Sprint(time.Now().UnixNano()) }
 
 // recorder is a testing.TB that records a test's failure instead of
 // failing it, to check what buildtest reports. Fatal and Skip end the
