@@ -11,6 +11,8 @@
 //   - cache: typed cache import/export backends (registry, local, inline,
 //     gha, s3).
 //   - remote: dialing BuildKit daemons and starting a local one.
+//   - buildtest: for Go tests that build an image, run a command in it and
+//     read its files, on one builder shared by a package's tests.
 //
 // Every package speaks llb both ways: a build.Stage wraps any llb.State and
 // gives it back, and mounts work on a raw llb.State.Run.
