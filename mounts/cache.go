@@ -39,8 +39,11 @@ var (
 // The default id is the cleaned target path, so two mounts at the same path
 // share a cache; give ID to share a cache between paths or to keep two
 // apart. The default sharing is Shared, and the mount is read-write. The
-// target, id, sharing, access, owner, mode and seed are all part of the
-// step's cache key; the cache's contents are not.
+// target, access, owner, mode and seed are part of the step's cache key;
+// the cache's contents are not, and neither are the id and sharing:
+// BuildKit leaves them out of the key (unless the id is the target path
+// and sharing is Shared, as for a Dockerfile's default cache mount), so a
+// step that changes only its cache id comes from cache.
 func Cache(target string, opts ...CacheOption) Mount {
 	m := &CacheMount{target: target, mode: 0o755, seedPath: "/"}
 	for _, o := range opts {

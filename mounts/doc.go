@@ -44,10 +44,13 @@
 //
 // # Cache keys
 //
-// Everything a mount holds is part of the definition of its step, and so of
-// the step's cache key: target, id, sharing, access, source and source path,
-// owner, mode, size, variable name, and whether it is required. The contents
-// of a cache, a secret's value and an agent's keys are not. Names given to
-// sources with Named or WithStages are labels for String and do not change
-// the key.
+// Everything a mount holds is part of the definition of its step. Nearly
+// all of it is part of the step's cache key too: target, access, source and
+// source path, owner, mode, size, variable name, and whether it is
+// required. A cache mount's id and sharing are not: BuildKit leaves them
+// out of the key (unless the id is the target path and sharing is Shared),
+// so a step that changes only its cache id comes from cache. The contents
+// of a cache, a secret's value and an agent's keys are not part of the key
+// either. Names given to sources with Named or WithStages are labels for
+// String and do not change the key.
 package mounts

@@ -29,8 +29,9 @@ type IDOption struct {
 // ID names the cache a Cache mount uses, or the SSH agent or key an SSH
 // mount forwards. Mounts with the same cache id share one cache, across
 // steps and across builds on the same builder. The default for a cache is
-// its cleaned target path; for SSH it is "default". The id is part of the
-// step's cache key. An empty id is an error.
+// its cleaned target path; for SSH it is "default". An SSH id is part of
+// the step's cache key; a cache id is not, as BuildKit leaves it out (see
+// Cache). An empty id is an error.
 func ID(id string) IDOption { return IDOption{id: id, set: true} }
 
 func (o IDOption) applyCache(m *CacheMount) {

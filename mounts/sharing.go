@@ -8,7 +8,7 @@ import (
 )
 
 // SharingMode says how steps that run at the same time use one cache. The
-// zero value is Shared. It is part of the step's cache key.
+// zero value is Shared. BuildKit leaves it out of the step's cache key.
 type SharingMode int
 
 const (
@@ -65,7 +65,7 @@ func ParseSharing(s string) (SharingMode, error) {
 }
 
 // Sharing sets how steps that run at the same time use the cache. The
-// default is Shared. It is part of the step's cache key.
+// default is Shared. BuildKit leaves it out of the step's cache key.
 func Sharing(mode SharingMode) CacheOption { return sharingOption(mode) }
 
 type sharingOption SharingMode
