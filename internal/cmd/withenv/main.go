@@ -2,19 +2,21 @@
 // buildkitd child process with a fresh state directory, an in-memory
 // registry on 127.0.0.1, and the base images pushed to it. The command sees
 //
-//	BUILDKIT_HOST          the daemon's address
-//	LARDER_REGISTRY        the registry's host:port (plain HTTP)
-//	LARDER_DEBIAN_IMAGE    Debian bookworm (linux/amd64)
-//	LARDER_BUSYBOX_IMAGE   busybox (linux/amd64 and linux/arm64)
+//	BUILDKIT_HOST               the daemon's address (linux/amd64)
+//	LARDER_ARM64_BUILDKIT_HOST  a linux/arm64 daemon's address, with -arm64
+//	LARDER_REGISTRY             the registry's host:port (plain HTTP)
+//	LARDER_DEBIAN_IMAGE         Debian bookworm (linux/amd64)
+//	LARDER_BUSYBOX_IMAGE        busybox (linux/amd64 and linux/arm64)
 //
 // and everything is stopped when it exits. Usage:
 //
-//	go run ./internal/cmd/withenv -- go run ./examples/apt
+//	go run ./internal/cmd/withenv [-arm64] -- go run ./examples/apt
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,10 +32,9 @@ func main() {
 }
 
 func run() int {
-	args := os.Args[1:]
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
+	arm64 := flag.Bool("arm64", false, "also start a linux/arm64 daemon")
+	flag.Parse()
+	args := flag.Args()
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: withenv [--] command [args...]")
 		return 2
@@ -50,20 +51,15 @@ func run() int {
 		return 1
 	}
 	defer env.Close()
-	debian, err := env.Debian(sctx)
-	if err == nil {
-		var busybox string
-		busybox, err = env.Busybox(sctx)
-		os.Setenv("LARDER_BUSYBOX_IMAGE", busybox)
-	}
+	vars, err := env.Export(sctx, *arm64)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "withenv: %v\n", err)
 		return 1
 	}
-	os.Setenv("BUILDKIT_HOST", env.Builder.Address())
-	os.Setenv("LARDER_REGISTRY", env.Registry)
-	os.Setenv("LARDER_DEBIAN_IMAGE", debian)
+	for k, v := range vars {
+		os.Setenv(k, v)
+	}
 	fmt.Fprintf(os.Stderr, "withenv: buildkitd at %s, registry at %s (ready in %s)\n",
 		env.Builder.Address(), env.Registry, time.Since(start).Round(100*time.Millisecond))
 
