@@ -42,3 +42,32 @@ func Example_solve() {
 	}
 	_ = run
 }
+
+// The README's fleet and persistence sample. It needs builders, so it is
+// compiled, not run.
+func Example_fleet() {
+	ctx := context.Background()
+	var ca, cert, key string
+	img := build.Image("debian:bookworm")
+	run := func() error {
+		fleet, err := remote.NewFleet(ctx,
+			remote.Member("unix:///run/buildkit/amd64.sock"),
+			remote.Member("tcp://arm-1:1234", remote.WithTLS(ca, cert, key), remote.Platforms("linux/arm64")),
+		)
+		if err != nil {
+			return err
+		}
+		defer fleet.Close()
+		res, err := build.Solve(ctx, fleet, img,
+			build.Platforms("linux/amd64", "linux/arm64"),
+			build.Push("registry.example.com/team/app:1.2"), // one index, both manifests
+			build.Key("team/app"),
+			build.PersistCacheMounts(cache.RegistryStore("registry.example.com/team/app-caches")))
+		if err != nil {
+			return err
+		}
+		fmt.Println(res.Digest)
+		return nil
+	}
+	_ = run
+}
