@@ -99,11 +99,15 @@ type MountReport struct {
 	// Artifact is the reference or directory the cache is kept in.
 	Artifact string
 	// Restored is true when the cache was filled from the artifact.
+	// RestoredBytes is the size of the cache as a tarball; RestoreTime
+	// covers finding the artifact and filling the cache from it.
 	Restored      bool
 	RestoredBytes int64
 	RestoreTime   time.Duration
 	// Exported is true when the cache was saved; false when it had not
-	// changed since it was restored, or saving failed.
+	// changed since it was restored, or saving failed. ExportedBytes is
+	// the size of the tarball saved; ExportTime covers packing the cache,
+	// which happens whether or not it changed, and saving it.
 	Exported      bool
 	ExportedBytes int64
 	ExportTime    time.Duration
@@ -127,6 +131,7 @@ const (
 	persistOut   = "/.larder-out"
 	persistLabel = "dev.larder.cache-mount.sha256"  // of cache.tar, checked when restoring
 	contentLabel = "dev.larder.cache-mount.content" // of the cache's contents, to tell a change
+	sizeLabel    = "dev.larder.cache-mount.size"    // of cache.tar, in bytes
 	persistPath  = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
@@ -283,7 +288,7 @@ type seeded struct {
 	st           llb.State
 	sum, content string
 	size         int64
-	start        time.Time
+	lookup       time.Duration // finding the artifact
 }
 
 // prepare finds each cache's artifact, and returns the local directories
@@ -305,7 +310,7 @@ func (ps *persistence) prepare() (map[string]fsutil.FS, error) {
 			continue
 		}
 		maps.Copy(locals, mounts)
-		ps.seeds[u] = seeded{st, sum, content, size, start}
+		ps.seeds[u] = seeded{st, sum, content, size, time.Since(start)}
 	}
 	return locals, nil
 }
@@ -327,6 +332,7 @@ func (ps *persistence) restoreIn(ctx context.Context, gc gateway.Client, def *ll
 		script := fmt.Sprintf(`set -e; got=$(sha256sum %[1]s/cache.tar | cut -d' ' -f1); `+
 			`[ "$got" = %[2]s ] || { echo "cache.tar has checksum $got, want %[2]s" >&2; exit 1; }; tar -xf %[1]s/cache.tar -C %[3]s`,
 			persistSeed, sd.sum, shellQuote(u.mount.Dest))
+		start := time.Now()
 		if err := ps.solveIn(ctx, gc, u, script, nil, llb.AddMount(persistSeed, sd.st, llb.Readonly)); err != nil {
 			if err := ps.fail(u, "restoring "+u.report.Artifact, err); err != nil {
 				return err
@@ -334,7 +340,7 @@ func (ps *persistence) restoreIn(ctx context.Context, gc gateway.Client, def *ll
 			continue
 		}
 		u.content = sd.content
-		u.report.Restored, u.report.RestoredBytes, u.report.RestoreTime = true, sd.size, time.Since(sd.start)
+		u.report.Restored, u.report.RestoredBytes, u.report.RestoreTime = true, sd.size, sd.lookup+time.Since(start)
 	}
 	return nil
 }
@@ -441,12 +447,8 @@ func (ps *persistence) seed(u *cacheUse) (st llb.State, sum, content string, siz
 	if len(sum) != 64 || len(content) != 64 {
 		return st, "", "", 0, nil, fmt.Errorf("%s is not a cache mount artifact (no %s label)", ref, persistLabel)
 	}
-	if layers, err := img.Layers(); err == nil {
-		for _, l := range layers {
-			if n, err := l.Size(); err == nil {
-				size += n
-			}
-		}
+	if _, err := fmt.Sscan(cf.Config.Labels[sizeLabel], &size); err != nil {
+		return st, "", "", 0, nil, fmt.Errorf("%s is not a cache mount artifact (no %s label)", ref, sizeLabel)
 	}
 	pinned := ref.Context().Name() + "@" + desc.Digest.String()
 	return llb.Image(pinned, llb.Platform(ps.platform)), sum, content, size, nil, nil
@@ -558,8 +560,10 @@ func (ps *persistence) export(ctx context.Context, c *client.Client, u *cacheUse
 	}
 	cfg, err := json.Marshal(ocispecs.Image{
 		Platform: ocispecs.Platform{OS: ps.platform.OS, Architecture: ps.platform.Architecture, Variant: ps.platform.Variant},
-		Config:   ocispecs.ImageConfig{Labels: map[string]string{persistLabel: pk.sum, contentLabel: pk.content}},
-		RootFS:   ocispecs.RootFS{Type: "layers"},
+		Config: ocispecs.ImageConfig{Labels: map[string]string{
+			persistLabel: pk.sum, contentLabel: pk.content, sizeLabel: fmt.Sprint(pk.size),
+		}},
+		RootFS: ocispecs.RootFS{Type: "layers"},
 	})
 	if err != nil {
 		return err
