@@ -57,9 +57,10 @@ type Error struct {
 	// "s3"); it is empty for errors not tied to a backend, such as those
 	// from ParseMode.
 	Backend string
-	// Option is the attribute at fault, by BuildKit's name for it ("mode",
-	// "ref", "compression-level"); it is empty when the backend as a
-	// whole is at fault.
+	// Option is what is at fault: for a backend, the attribute by
+	// BuildKit's name for it ("mode", "ref", "compression-level"); for a
+	// preset or a MountStore, the option by its Go name ("Home", "Sharing",
+	// "RegistryStore"). It is empty when the value as a whole is at fault.
 	Option string
 	// Value is the rejected value as given. It is empty when the value is
 	// empty, absent or a credential.

@@ -32,9 +32,75 @@
 //
 // # Package-manager presets
 //
-// Presets are cache mounts for package managers (apt, pip, npm, Go, Cargo)
-// that are right by default: the paths each tool caches, the sharing mode it
-// needs, the environment that points the tool at them, and cache ids
-// namespaced by project and platform. They are built on the mounts package
-// and, like mounts, can be used as llb.RunOption on a raw llb.State.
+// A Preset is the cache setup of one package manager for a build step, right
+// by default: the directories the tool caches, as cache mounts with the
+// sharing mode the tool needs, the environment that points the tool at them,
+// and cache ids namespaced by project and platform. Apt, Pip, Npm, Go and
+// Cargo make one, with these defaults:
+//
+//   - Apt: /var/cache/apt and /var/lib/apt, locked; no variable; two
+//     read-only files that keep downloaded packages (see below).
+//   - Pip: /root/.cache/pip, shared; PIP_CACHE_DIR.
+//   - Npm: /root/.npm, shared; npm_config_cache.
+//   - Go: /go/pkg/mod and /root/.cache/go-build, shared; GOMODCACHE and
+//     GOCACHE.
+//   - Cargo: $CARGO_HOME/registry and $CARGO_HOME/git/db, shared, and the
+//     target directory /root/.cache/cargo-target, locked; CARGO_HOME
+//     (/root/.cargo) and CARGO_TARGET_DIR.
+//
+// The variables are set for the preset's step only, not in the image, and
+// replace the stage's values for that step.
+//
+// Options adjust them: Project, Sharing, AcrossPlatforms and Owner apply to
+// every preset; Home (for a user other than root) to Pip, Npm, Go and Cargo;
+// GoPath to Go; CargoHome and TargetDir to Cargo. An option a preset does
+// not take does not compile. Mistakes (a relative path, a project name that
+// cannot be part of an id, a Sharing target that is not one of the preset's
+// caches) are kept in the Preset and reported by its Validate as *Error
+// values whose Option names the option, before a builder is contacted.
+//
+// A Preset is an llb.RunOption. The build package's Stage.Run takes it like
+// a mount, validates it, rejects another mount on one of its Targets, and
+// puts what its Warnings method finds (pip's --no-cache-dir, emptying
+// /var/lib/apt/lists, `npm cache clean`, `go clean -modcache`, `cargo clean`)
+// in the solve's report. A raw llb.State.Run takes it too.
+//
+// A Preset is plain data to inspect: Caches lists its cache directories with
+// their ids and sharing modes, Env its variables, Files its files, Mounts the
+// mounts it adds as the mounts package makes them.
+//
+// # Cache ids
+//
+// Each cache's id is
+//
+//	larder/<project>/<tool>/<target without its leading slash>@<os>/<arch>[/<variant>]
+//
+// such as "larder/default/apt/var/cache/apt@linux/amd64". Two projects, two
+// tools or two platforms never share a cache unless AcrossPlatforms leaves
+// the platform out of an id on purpose, for caches whose contents do not
+// depend on it such as Go's module cache. The build package tells each
+// preset the platform of its step (Stage.Platform, else the solve's) through
+// ForPlatform. On raw llb a preset takes the platform that llb.Platform
+// given to Run before it sets, or one from For; without either its ids have
+// no platform part, because llb settles the platform only when the graph is
+// marshalled.
+//
+// # Cache keys
+//
+// A preset's mount targets, the owner of its caches, its files and its
+// environment variables are part of the step's cache key. Its cache ids and
+// sharing modes are in the step's definition but not in its cache key:
+// BuildKit leaves them out, so a step that ran with one project's caches
+// comes from cache for another project, and the contents of a cache never
+// decide whether a step runs.
+//
+// # Apt without a layer
+//
+// Docker's official Debian and Ubuntu images delete downloaded packages
+// after every install (/etc/apt/apt.conf.d/docker-clean), and apt deletes
+// them by default. Instead of changing the image's /etc in a step, the apt
+// preset mounts two read-only files from a small scratch stage for the step
+// only: an empty file over docker-clean and AptKeepCacheFile, which keeps
+// downloaded packages. BuildKit removes the empty mount points it creates
+// for them, so the image's layer holds nothing of them.
 package cache
