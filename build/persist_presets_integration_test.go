@@ -1,0 +1,120 @@
+package build_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/larder-build/larder/build"
+	"github.com/larder-build/larder/cache"
+	"github.com/larder-build/larder/internal/testenv"
+)
+
+// downloads reads apt's and go's output for what they downloaded: apt's
+// package lines ("Get:3 http://… bookworm/main amd64 curl amd64 7.88.1-10
+// [315 kB]") and go's module zips ("# get https://proxy.golang.org/…/@v/v1.6.0.zip").
+type downloads struct {
+	mu      sync.Mutex
+	partial map[string][]byte
+	apt     []string
+	modules []string
+}
+
+func (d *downloads) record(e build.Event) {
+	if e.Kind != build.StepLog {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.partial == nil {
+		d.partial = map[string][]byte{}
+	}
+	buf := append(d.partial[e.Step], e.Data...)
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimSpace(string(buf[:i]))
+		buf = buf[i+1:]
+		f := strings.Fields(line)
+		switch {
+		case strings.HasPrefix(line, "Get:") && len(f) >= 9:
+			d.apt = append(d.apt, f[4])
+		case strings.HasPrefix(line, "# get https://") && strings.HasSuffix(line, ".zip"):
+			d.modules = append(d.modules, strings.TrimPrefix(line, "# get "))
+		}
+	}
+	d.partial[e.Step] = buf
+}
+
+// The scenario persistence is for: daemon A (fresh) installs gcc with the
+// apt preset and fetches a module with the go preset, and saves the caches
+// to the registry; daemon B (another fresh state dir) restores them, then
+// installs gcc and curl and fetches one more module. apt downloads only
+// curl's packages and go only the added module, as on a persistent builder.
+func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
+	env, _ := setup(t)
+	ctx := context.Background()
+	debian, err := env.Debian(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nonce()
+	ca, err := testenv.HostCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	graph := func(aptPkgs, modules string) build.Stage {
+		return build.Image(debian).
+			Run("apt-get update && apt-get install -y --no-install-recommends golang-go "+aptPkgs+" # "+n, cache.Apt()).
+			Run("mkdir -p /src && cd /src && go mod init example.com/m && go get -x "+modules, append(ca, cache.Go())...)
+	}
+	store := build.PersistCacheMounts(cache.RegistryStore(env.Registry+"/test/presets-"+n), build.Namespace("presets-"+n))
+
+	var a downloads
+	first, err := build.Solve(ctxT(t), freshBuilder(t, env), graph("gcc", "github.com/google/uuid@v1.6.0"), store, build.OnEvent(a.record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(a.apt, "gcc-12") || len(a.modules) != 1 {
+		t.Fatalf("the first build should download gcc and one module: apt %v, go %v", a.apt, a.modules)
+	}
+	for _, m := range first.Report.CacheMounts {
+		if !m.Exported {
+			t.Errorf("cache %s was not saved: %+v", m.ID, m)
+		}
+	}
+
+	var b downloads
+	second, err := build.Solve(ctxT(t), freshBuilder(t, env),
+		graph("gcc curl", "github.com/google/uuid@v1.6.0 github.com/pkg/errors@v0.9.1"), store, build.OnEvent(b.record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("build 1 downloaded %d packages and %v; build 2, after restoring, %v and %v", len(a.apt), a.modules, b.apt, b.modules)
+	t.Log("\n" + second.Report.String())
+	for _, pkg := range []string{"gcc-12", "cpp-12", "golang-1.19-go", "binutils"} {
+		if slices.Contains(b.apt, pkg) {
+			t.Errorf("after restoring, apt downloaded %s again: %v", pkg, b.apt)
+		}
+	}
+	if !slices.Contains(b.apt, "curl") {
+		t.Errorf("apt did not download curl: %v", b.apt)
+	}
+	if len(b.modules) != 1 || !strings.Contains(b.modules[0], "github.com/pkg/errors") {
+		t.Errorf("after restoring, go downloaded %v, want only github.com/pkg/errors", b.modules)
+	}
+	restored := 0
+	for _, m := range second.Report.CacheMounts {
+		if m.Restored {
+			restored++
+		}
+	}
+	if restored != len(second.Report.CacheMounts) || restored != 4 {
+		t.Errorf("restored %d of %d caches, want the 4 of apt and go", restored, len(second.Report.CacheMounts))
+	}
+}
