@@ -8,9 +8,13 @@
 //     of what ran and what came from cache.
 //   - mounts: typed cache, bind, tmpfs, secret and SSH mounts for build
 //     steps; each is also an llb.RunOption for raw llb.
-//   - cache: typed cache import/export backends (registry, local, inline,
-//     gha, s3).
-//   - remote: dialing BuildKit daemons and starting a local one.
+//   - cache: package-manager presets (apt, pip, npm, go, cargo), typed
+//     cache import/export backends (registry, local, inline, gha, s3), and
+//     stores for persisted cache mounts.
+//   - remote: dialing BuildKit daemons, starting a local one, and fleets
+//     that route each platform to a builder that runs it.
+//   - buildtest: helpers for Go tests that build an image and run commands
+//     in it.
 //   - buildtest: for Go tests that build an image, run a command in it and
 //     read its files, on one builder shared by a package's tests.
 //

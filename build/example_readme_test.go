@@ -22,9 +22,7 @@ func Example_solve() {
 		defer b.Close()
 
 		img := build.Image("debian:bookworm").
-			Run("apt-get update && apt-get install -y --no-install-recommends gcc",
-				mounts.Cache("/var/cache/apt", mounts.Sharing(mounts.Locked)),
-				mounts.Cache("/var/lib/apt", mounts.Sharing(mounts.Locked))).
+			Run("apt-get update && apt-get install -y --no-install-recommends gcc", cache.Apt()).
 			Dir("/src").
 			Run("make", mounts.Bind("/src", build.Local("src")))
 

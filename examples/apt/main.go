@@ -1,17 +1,23 @@
-// Command apt builds a Debian image twice on a BuildKit daemon, the second
-// time with one more package, and shows what apt's cache mounts save: the
-// rebuild downloads only the packages the first build did not have. It
-// pushes the result to a registry.
+// Command apt shows what apt's cache mounts buy: it builds a Debian image
+// that installs gcc, then rebuilds it installing gcc and curl, the scenario
+// every guide on cache mounts uses. It does it twice: the usual way, without
+// cache mounts and with `rm -rf /var/lib/apt/lists/*`, and with Larder's apt
+// preset, cache.Apt(). For each rebuild it prints what apt downloaded and
+// how long the install step took, and it pushes the last image.
+//
+// scripts/demo runs it on a local builder and registry. By hand:
+//
+//	go run ./internal/cmd/withenv -- go run ./examples/apt
 //
 // It reads BUILDKIT_HOST (the builder), LARDER_DEBIAN_IMAGE (default
 // debian:bookworm) and LARDER_REGISTRY (where to push; no push when unset).
-// scripts/demo sets all three up on this machine and runs it.
 package main
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,121 +25,148 @@ import (
 	"time"
 
 	"github.com/larder-build/larder/build"
-	"github.com/larder-build/larder/mounts"
+	"github.com/larder-build/larder/cache"
 	"github.com/larder-build/larder/remote"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx); err != nil {
+	if _, err := run(ctx, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "apt:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
+// install is one way to write the install step.
+type install struct {
+	name string
+	step func(base, pkgs string) build.Stage
+}
+
+var ways = []install{
+	{"the usual way (no cache mounts, lists removed)", func(base, pkgs string) build.Stage {
+		return build.Image(base).Run("apt-get update && apt-get install -y --no-install-recommends " + pkgs +
+			" && rm -rf /var/lib/apt/lists/*")
+	}},
+	{"with cache.Apt()", func(base, pkgs string) build.Stage {
+		return build.Image(base).Run("apt-get update && apt-get install -y --no-install-recommends "+pkgs, cache.Apt())
+	}},
+}
+
+// rebuild is what one way's rebuild did.
+type rebuild struct {
+	Way      string
+	Packages []string // the packages apt downloaded
+	Fetched  string   // apt's own summary, such as "Fetched 4242 kB in 0s (89.8 MB/s)"
+	Step     time.Duration
+	Cached   bool
+}
+
+func run(ctx context.Context, w io.Writer) ([]rebuild, error) {
 	b, err := remote.Dial(ctx, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer b.Close()
-
 	base := os.Getenv("LARDER_DEBIAN_IMAGE")
 	if base == "" {
 		base = "debian:bookworm"
 	}
-	// apt keeps its package lists and downloaded packages in these two
-	// directories; locked sharing, because apt takes a lock on both.
-	aptCache := mounts.Cache("/var/cache/apt", mounts.ID("demo-apt-cache"), mounts.Sharing(mounts.Locked))
-	aptLists := mounts.Cache("/var/lib/apt", mounts.ID("demo-apt-lists"), mounts.Sharing(mounts.Locked))
-	install := func(pkgs string) build.Stage {
-		return build.Image(base).Run(
-			// The official images delete downloaded packages after each
-			// install; keep them in the cache mount instead.
-			"rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update && "+
-				"apt-get install -y --no-install-recommends "+pkgs,
-			aptCache, aptLists)
-	}
 
-	for i, pkgs := range []string{"gcc", "gcc curl"} {
-		var opts []build.SolveOption
-		var fetched fetchLog
-		opts = append(opts, build.OnEvent(fetched.record))
-		ref := ""
-		if reg := os.Getenv("LARDER_REGISTRY"); reg != "" {
-			ref = reg + "/demo/apt:latest"
-			opts = append(opts, build.Push(ref))
-		}
-		fmt.Printf("== build %d: apt-get install %s\n", i+1, pkgs)
-		res, err := build.Solve(ctx, b, install(pkgs), opts...)
-		if err != nil {
-			return err
-		}
-		step, _ := res.Report.Find("apt-get install")
-		fmt.Printf("   install step: %s, %s\n", durationOrCached(step), fetched.summary())
-		if ref != "" {
-			fmt.Printf("   pushed %s@%s\n", ref, res.Digest)
+	var out []rebuild
+	for i, way := range ways {
+		fmt.Fprintf(w, "== %s\n", way.name)
+		for j, pkgs := range []string{"gcc", "gcc curl"} {
+			var opts []build.SolveOption
+			var log aptLog
+			opts = append(opts, build.OnEvent(log.record))
+			last := i == len(ways)-1 && j == 1
+			ref := ""
+			if reg := os.Getenv("LARDER_REGISTRY"); reg != "" && last {
+				ref = reg + "/examples/apt:latest"
+				opts = append(opts, build.Push(ref))
+			}
+			res, err := build.Solve(ctx, b, way.step(base, pkgs), opts...)
+			if err != nil {
+				return nil, err
+			}
+			step, _ := res.Report.Find("apt-get install")
+			r := rebuild{Way: way.name, Packages: log.packages(), Fetched: log.fetched, Step: step.Duration(), Cached: step.Cached}
+			label := "build:  "
+			if j == 1 {
+				label = "rebuild:"
+				out = append(out, r)
+			}
+			fmt.Fprintf(w, "   %s apt-get install %-9s %s\n", label, pkgs, r)
+			if ref != "" {
+				fmt.Fprintf(w, "   pushed %s@%s\n", ref, res.Digest)
+			}
 		}
 	}
-	return nil
+	if len(out) == 2 {
+		fmt.Fprintf(w, "== the rebuild with the preset downloaded %d of the %d packages the usual way did\n",
+			len(out[1].Packages), len(out[0].Packages))
+	}
+	return out, nil
 }
 
-func durationOrCached(s build.Step) string {
-	if s.Cached {
-		return "cached"
+func (r rebuild) String() string {
+	if r.Cached {
+		return "the step came from cache"
 	}
-	return "ran in " + s.Duration().Round(100*time.Millisecond).String()
+	if len(r.Packages) == 0 {
+		return fmt.Sprintf("step %s, downloaded no package", r.Step.Round(100*time.Millisecond))
+	}
+	shown := r.Packages
+	if len(shown) > 5 {
+		shown = append(shown[:5:5], "…")
+	}
+	return fmt.Sprintf("step %s, downloaded %d packages (%s); apt: %q",
+		r.Step.Round(100*time.Millisecond), len(r.Packages), strings.Join(shown, " "), r.Fetched)
 }
 
-// fetchLog reads apt's output for the packages it downloaded.
-type fetchLog struct {
+// aptLog reads apt's output for the packages it downloaded.
+type aptLog struct {
 	mu      sync.Mutex
 	partial []byte // output after the last complete line
 	pkgs    []string
-	fetched string // apt's own "Fetched 36.4 MB in 2s (18.2 MB/s)" line
+	fetched string
 }
 
-func (f *fetchLog) record(e build.Event) {
+func (l *aptLog) record(e build.Event) {
 	if e.Kind != build.StepLog {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.partial = append(f.partial, e.Data...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, e.Data...)
 	for {
-		i := bytes.IndexByte(f.partial, '\n')
+		i := bytes.IndexByte(l.partial, '\n')
 		if i < 0 {
 			return
 		}
-		f.line(strings.TrimSpace(string(f.partial[:i])))
-		f.partial = f.partial[i+1:]
+		l.line(strings.TrimSpace(string(l.partial[:i])))
+		l.partial = l.partial[i+1:]
 	}
 }
 
-// line records a package download such as
+// line records a package download, such as
 // "Get:3 http://deb.debian.org/debian bookworm/main amd64 curl amd64 7.88.1-10 [315 kB]".
 // Index downloads ("… bookworm InRelease [151 kB]", "… amd64 Packages
 // [8792 kB]") have fewer fields.
-func (f *fetchLog) line(line string) {
+func (l *aptLog) line(line string) {
 	fields := strings.Fields(line)
 	switch {
 	case strings.HasPrefix(line, "Get:") && len(fields) >= 9:
-		f.pkgs = append(f.pkgs, fields[4])
+		l.pkgs = append(l.pkgs, fields[4])
 	case strings.HasPrefix(line, "Fetched "):
-		f.fetched = line
+		l.fetched = line
 	}
 }
 
-func (f *fetchLog) summary() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.pkgs) == 0 {
-		return "downloaded no package"
-	}
-	shown := f.pkgs
-	if len(shown) > 6 {
-		shown = append(shown[:6:6], "…")
-	}
-	return fmt.Sprintf("downloaded %d packages (%s); apt said %q", len(f.pkgs), strings.Join(shown, " "), f.fetched)
+func (l *aptLog) packages() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.pkgs...)
 }
