@@ -13,8 +13,6 @@
 //     stores for persisted cache mounts.
 //   - remote: dialing BuildKit daemons, starting a local one, and fleets
 //     that route each platform to a builder that runs it.
-//   - buildtest: helpers for Go tests that build an image and run commands
-//     in it.
 //   - buildtest: for Go tests that build an image, run a command in it and
 //     read its files, on one builder shared by a package's tests.
 //
