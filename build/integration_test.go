@@ -189,8 +189,8 @@ func TestSecretDoesNotLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := hex.EncodeToString(sum[:]) + "\n"
-	img := pull(t, ref)
-	files := imageFiles(t, img)
+	img := testenv.Pull(t, ref)
+	files := testenv.ImageFiles(t, img)
 	if got := files["file-hash"]; got != want {
 		t.Errorf("secret file in the step hashed to %q, want %q", got, want)
 	}
@@ -259,7 +259,7 @@ func TestPushedImageReadsBackAndRuns(t *testing.T) {
 	env, bb := setup(t)
 	// A base image whose config sets an env var, to see that stages inherit it.
 	baseRef := env.Registry + "/test/base:withenv"
-	base := pull(t, bb)
+	base := testenv.Pull(t, bb)
 	cf, _ := base.ConfigFile()
 	cf = cf.DeepCopy()
 	cf.Config.Env = append(cf.Config.Env, "FROM_BASE=yes")
@@ -278,7 +278,7 @@ func TestPushedImageReadsBackAndRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := pull(t, ref)
+	img := testenv.Pull(t, ref)
 	d, _ := img.Digest()
 	if d.String() != res.Digest.String() {
 		t.Errorf("pushed digest %s, result says %s", d, res.Digest)
@@ -293,10 +293,10 @@ func TestPushedImageReadsBackAndRuns(t *testing.T) {
 	if cfg.Config.WorkingDir != "/app" || strings.Join(cfg.Config.Cmd, " ") != "cat /app/message" || cfg.Config.Labels["org.example.built-by"] != "larder" {
 		t.Errorf("image config: dir %q cmd %q labels %v", cfg.Config.WorkingDir, cfg.Config.Cmd, cfg.Config.Labels)
 	}
-	if got := imageFiles(t, img)["app/message"]; got != "hello yes "+n+"\n" {
+	if got := testenv.ImageFiles(t, img)["app/message"]; got != "hello yes "+n+"\n" {
 		t.Errorf("/app/message = %q", got)
 	}
-	pull(t, ref+"-alias")
+	testenv.Pull(t, ref+"-alias")
 	// Run the pushed image's own file in a new build.
 	dir, _ := solveDir(t, env, build.Image(ref).Run("cp message /copy"))
 	if got := read(t, dir, "copy"); got != "hello yes "+n+"\n" {
@@ -323,7 +323,7 @@ func TestTarballAndLocalOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker tarball does not load: %v", err)
 	}
-	if got := imageFiles(t, dimg)["stamp"]; got != n+"\n" {
+	if got := testenv.ImageFiles(t, dimg)["stamp"]; got != n+"\n" {
 		t.Errorf("docker tarball stamp = %q", got)
 	}
 	ldir := t.TempDir()
@@ -340,7 +340,7 @@ func TestTarballAndLocalOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := imageFiles(t, oimg)["stamp"]; got != n+"\n" {
+	if got := testenv.ImageFiles(t, oimg)["stamp"]; got != n+"\n" {
 		t.Errorf("OCI tarball stamp = %q", got)
 	}
 }
@@ -378,19 +378,6 @@ func TestReportAndProgress(t *testing.T) {
 	}
 }
 
-func pull(t *testing.T, ref string) v1.Image {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := ggcrremote.Image(r, ggcrremote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
-	if err != nil {
-		t.Fatalf("pulling %s: %v", ref, err)
-	}
-	return img
-}
-
 func push(t *testing.T, ref string, img v1.Image) {
 	t.Helper()
 	r, err := name.ParseReference(ref)
@@ -399,29 +386,6 @@ func push(t *testing.T, ref string, img v1.Image) {
 	}
 	if err := ggcrremote.Write(r, img); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// imageFiles returns the regular files of img's flattened filesystem that
-// are smaller than 1 MiB, by path without the leading slash.
-func imageFiles(t *testing.T, img v1.Image) map[string]string {
-	t.Helper()
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	files := map[string]string{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
-			b, _ := io.ReadAll(tr)
-			files[strings.TrimPrefix(h.Name, "/")] = string(b)
-		}
 	}
 }
 
