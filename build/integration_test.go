@@ -3,6 +3,7 @@ package build_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	"github.com/moby/buildkit/solver/errdefs"
 
 	"github.com/larder-build/larder/build"
+	"github.com/larder-build/larder/cache"
 	"github.com/larder-build/larder/internal/testenv"
 	"github.com/larder-build/larder/mounts"
 )
@@ -183,8 +185,9 @@ func TestSecretDoesNotLeak(t *testing.T) {
 		Run(`printf %s "$TOKEN" | sha256sum | cut -d' ' -f1 > /env-hash`, mounts.Secret("token", mounts.Env("TOKEN")))
 	ref := env.Registry + "/test/secret:" + nonce()
 	var progress bytes.Buffer
+	cacheDir := t.TempDir()
 	res, err := build.Solve(ctxT(t), env.Builder, s, build.WithSecret("token", secret), build.Push(ref),
-		build.Progress(&progress, "plain"))
+		build.Progress(&progress, "plain"), build.CacheTo(cache.Local(cacheDir, cache.ModeMax)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +224,25 @@ func TestSecretDoesNotLeak(t *testing.T) {
 	}
 	if bytes.Contains(progress.Bytes(), secret) {
 		t.Error("the secret is in the progress output")
+	}
+	// Nor in the cache export: every blob, uncompressed where it is a layer.
+	blobs, _ := filepath.Glob(filepath.Join(cacheDir, "blobs", "sha256", "*"))
+	if len(blobs) == 0 {
+		t.Fatal("the cache export wrote no blob")
+	}
+	for _, path := range blobs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			if ub, err := io.ReadAll(zr); err == nil {
+				b = ub
+			}
+		}
+		if bytes.Contains(b, secret) {
+			t.Errorf("the secret is in the cache export's blob %s", filepath.Base(path))
+		}
 	}
 	if res.Digest == "" {
 		t.Error("no digest for a pushed image")
