@@ -3,6 +3,7 @@ package build_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	"github.com/moby/buildkit/solver/errdefs"
 
 	"github.com/larder-build/larder/build"
+	"github.com/larder-build/larder/cache"
 	"github.com/larder-build/larder/internal/testenv"
 	"github.com/larder-build/larder/mounts"
 )
@@ -183,14 +185,15 @@ func TestSecretDoesNotLeak(t *testing.T) {
 		Run(`printf %s "$TOKEN" | sha256sum | cut -d' ' -f1 > /env-hash`, mounts.Secret("token", mounts.Env("TOKEN")))
 	ref := env.Registry + "/test/secret:" + nonce()
 	var progress bytes.Buffer
+	cacheDir := t.TempDir()
 	res, err := build.Solve(ctxT(t), env.Builder, s, build.WithSecret("token", secret), build.Push(ref),
-		build.Progress(&progress, "plain"))
+		build.Progress(&progress, "plain"), build.CacheTo(cache.Local(cacheDir, cache.ModeMax)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := hex.EncodeToString(sum[:]) + "\n"
-	img := pull(t, ref)
-	files := imageFiles(t, img)
+	img := testenv.Pull(t, ref)
+	files := testenv.ImageFiles(t, img)
 	if got := files["file-hash"]; got != want {
 		t.Errorf("secret file in the step hashed to %q, want %q", got, want)
 	}
@@ -221,6 +224,25 @@ func TestSecretDoesNotLeak(t *testing.T) {
 	}
 	if bytes.Contains(progress.Bytes(), secret) {
 		t.Error("the secret is in the progress output")
+	}
+	// Nor in the cache export: every blob, uncompressed where it is a layer.
+	blobs, _ := filepath.Glob(filepath.Join(cacheDir, "blobs", "sha256", "*"))
+	if len(blobs) == 0 {
+		t.Fatal("the cache export wrote no blob")
+	}
+	for _, path := range blobs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			if ub, err := io.ReadAll(zr); err == nil {
+				b = ub
+			}
+		}
+		if bytes.Contains(b, secret) {
+			t.Errorf("the secret is in the cache export's blob %s", filepath.Base(path))
+		}
 	}
 	if res.Digest == "" {
 		t.Error("no digest for a pushed image")
@@ -259,7 +281,7 @@ func TestPushedImageReadsBackAndRuns(t *testing.T) {
 	env, bb := setup(t)
 	// A base image whose config sets an env var, to see that stages inherit it.
 	baseRef := env.Registry + "/test/base:withenv"
-	base := pull(t, bb)
+	base := testenv.Pull(t, bb)
 	cf, _ := base.ConfigFile()
 	cf = cf.DeepCopy()
 	cf.Config.Env = append(cf.Config.Env, "FROM_BASE=yes")
@@ -278,7 +300,7 @@ func TestPushedImageReadsBackAndRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := pull(t, ref)
+	img := testenv.Pull(t, ref)
 	d, _ := img.Digest()
 	if d.String() != res.Digest.String() {
 		t.Errorf("pushed digest %s, result says %s", d, res.Digest)
@@ -293,10 +315,10 @@ func TestPushedImageReadsBackAndRuns(t *testing.T) {
 	if cfg.Config.WorkingDir != "/app" || strings.Join(cfg.Config.Cmd, " ") != "cat /app/message" || cfg.Config.Labels["org.example.built-by"] != "larder" {
 		t.Errorf("image config: dir %q cmd %q labels %v", cfg.Config.WorkingDir, cfg.Config.Cmd, cfg.Config.Labels)
 	}
-	if got := imageFiles(t, img)["app/message"]; got != "hello yes "+n+"\n" {
+	if got := testenv.ImageFiles(t, img)["app/message"]; got != "hello yes "+n+"\n" {
 		t.Errorf("/app/message = %q", got)
 	}
-	pull(t, ref+"-alias")
+	testenv.Pull(t, ref+"-alias")
 	// Run the pushed image's own file in a new build.
 	dir, _ := solveDir(t, env, build.Image(ref).Run("cp message /copy"))
 	if got := read(t, dir, "copy"); got != "hello yes "+n+"\n" {
@@ -323,7 +345,7 @@ func TestTarballAndLocalOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker tarball does not load: %v", err)
 	}
-	if got := imageFiles(t, dimg)["stamp"]; got != n+"\n" {
+	if got := testenv.ImageFiles(t, dimg)["stamp"]; got != n+"\n" {
 		t.Errorf("docker tarball stamp = %q", got)
 	}
 	ldir := t.TempDir()
@@ -340,7 +362,7 @@ func TestTarballAndLocalOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := imageFiles(t, oimg)["stamp"]; got != n+"\n" {
+	if got := testenv.ImageFiles(t, oimg)["stamp"]; got != n+"\n" {
 		t.Errorf("OCI tarball stamp = %q", got)
 	}
 }
@@ -378,19 +400,6 @@ func TestReportAndProgress(t *testing.T) {
 	}
 }
 
-func pull(t *testing.T, ref string) v1.Image {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := ggcrremote.Image(r, ggcrremote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
-	if err != nil {
-		t.Fatalf("pulling %s: %v", ref, err)
-	}
-	return img
-}
-
 func push(t *testing.T, ref string, img v1.Image) {
 	t.Helper()
 	r, err := name.ParseReference(ref)
@@ -399,29 +408,6 @@ func push(t *testing.T, ref string, img v1.Image) {
 	}
 	if err := ggcrremote.Write(r, img); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// imageFiles returns the regular files of img's flattened filesystem that
-// are smaller than 1 MiB, by path without the leading slash.
-func imageFiles(t *testing.T, img v1.Image) map[string]string {
-	t.Helper()
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	files := map[string]string{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
-			b, _ := io.ReadAll(tr)
-			files[strings.TrimPrefix(h.Name, "/")] = string(b)
-		}
 	}
 }
 

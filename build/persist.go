@@ -237,19 +237,15 @@ type persistence struct {
 	// def is the graph as the user's solve marshalled it: restoring and
 	// saving reuse its vertices.
 	def   *llb.Definition
-	ropts []ggcrremote.Option
 	seeds map[*cacheUse]seeded
 	packs map[*cacheUse]packed
 	nonce string // makes this save's packing steps new
 }
 
-func newPersistence(ctx context.Context, o *solveOptions, s Stage, p ocispecs.Platform, localID string) (*persistence, error) {
-	// The cache ids do not depend on image configurations: an unresolved
-	// marshal finds them, and so the artifacts to send.
-	def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
-	if err != nil {
-		return nil, err
-	}
+// newPersistence finds the cache mounts in def, s marshalled for p without
+// a builder: cache ids do not depend on image configurations, so it tells
+// which artifacts to send before the session starts.
+func newPersistence(o *solveOptions, s Stage, p ocispecs.Platform, def *llb.Definition, localID string) (*persistence, error) {
 	uses, err := findCacheMounts(def)
 	if err != nil {
 		return nil, err
@@ -261,8 +257,7 @@ func newPersistence(ctx context.Context, o *solveOptions, s Stage, p ocispecs.Pl
 	if ns == "" {
 		ns = "default"
 	}
-	ps := &persistence{opts: o.persist, ns: ns, stage: s, platform: p, localID: localID, uses: uses,
-		ropts: []ggcrremote.Option{ggcrremote.WithContext(ctx), ggcrremote.WithAuthFromKeychain(authn.DefaultKeychain)}}
+	ps := &persistence{opts: o.persist, ns: ns, stage: s, platform: p, localID: localID, uses: uses}
 	for _, u := range uses {
 		u.key = o.persist.store.Key(ns, u.mount.CacheOpt.ID, platforms.Format(p))
 		if o.persist.store.IsRegistry() {
@@ -293,12 +288,12 @@ type seeded struct {
 
 // prepare finds each cache's artifact, and returns the local directories
 // the session must send for them.
-func (ps *persistence) prepare() (map[string]fsutil.FS, error) {
+func (ps *persistence) prepare(ctx context.Context) (map[string]fsutil.FS, error) {
 	ps.seeds = map[*cacheUse]seeded{}
 	locals := map[string]fsutil.FS{}
 	for _, u := range ps.uses {
 		start := time.Now()
-		st, sum, content, size, mounts, err := ps.seed(u)
+		st, sum, content, size, mounts, err := ps.seed(ctx, u)
 		if err != nil {
 			if err := ps.fail(u, "restoring", err); err != nil {
 				return nil, err
@@ -397,7 +392,7 @@ func (ps *persistence) solveState(ctx context.Context, gc gateway.Client, st llb
 // seed returns the artifact of u as a state, the checksum of its tarball,
 // the digest of its contents, the tarball's size, and the local directory
 // the session must send for it; an empty sum when there is no artifact.
-func (ps *persistence) seed(u *cacheUse) (st llb.State, sum, content string, size int64, locals map[string]fsutil.FS, err error) {
+func (ps *persistence) seed(ctx context.Context, u *cacheUse) (st llb.State, sum, content string, size int64, locals map[string]fsutil.FS, err error) {
 	if !ps.opts.store.IsRegistry() {
 		dir := u.report.Artifact
 		b, err := os.ReadFile(filepath.Join(dir, "sum"))
@@ -427,7 +422,7 @@ func (ps *persistence) seed(u *cacheUse) (st llb.State, sum, content string, siz
 	if err != nil {
 		return st, "", "", 0, nil, err
 	}
-	desc, err := ggcrremote.Get(ref, ps.ropts...)
+	desc, err := ggcrremote.Get(ref, ggcrremote.WithContext(ctx), ggcrremote.WithAuthFromKeychain(authn.DefaultKeychain))
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == 404 {
 		return st, "", "", 0, nil, nil

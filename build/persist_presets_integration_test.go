@@ -1,11 +1,9 @@
 package build_test
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/larder-build/larder/build"
@@ -13,42 +11,21 @@ import (
 	"github.com/larder-build/larder/internal/testenv"
 )
 
-// downloads reads apt's and go's output for what they downloaded: apt's
+// downloads returns what apt and go downloaded, from their output: apt's
 // package lines ("Get:3 http://… bookworm/main amd64 curl amd64 7.88.1-10
 // [315 kB]") and go's module zips ("# get https://proxy.golang.org/…/@v/v1.6.0.zip").
-type downloads struct {
-	mu      sync.Mutex
-	partial map[string][]byte
-	apt     []string
-	modules []string
-}
-
-func (d *downloads) record(e build.Event) {
-	if e.Kind != build.StepLog {
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.partial == nil {
-		d.partial = map[string][]byte{}
-	}
-	buf := append(d.partial[e.Step], e.Data...)
-	for {
-		i := bytes.IndexByte(buf, '\n')
-		if i < 0 {
-			break
-		}
-		line := strings.TrimSpace(string(buf[:i]))
-		buf = buf[i+1:]
+func downloads(lines []string) (apt, modules []string) {
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
 		f := strings.Fields(line)
 		switch {
 		case strings.HasPrefix(line, "Get:") && len(f) >= 9:
-			d.apt = append(d.apt, f[4])
+			apt = append(apt, f[4])
 		case strings.HasPrefix(line, "# get https://") && strings.HasSuffix(line, ".zip"):
-			d.modules = append(d.modules, strings.TrimPrefix(line, "# get "))
+			modules = append(modules, strings.TrimPrefix(line, "# get "))
 		}
 	}
-	d.partial[e.Step] = buf
+	return apt, modules
 }
 
 // The scenario persistence is for: daemon A (fresh) installs gcc with the
@@ -75,11 +52,13 @@ func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
 	}
 	store := build.PersistCacheMounts(cache.RegistryStore(env.Registry+"/test/presets-"+n), build.Namespace("presets-"+n))
 
-	var a downloads
-	first, err := build.Solve(ctxT(t), freshBuilder(t, env), graph("gcc", "github.com/google/uuid@v1.6.0"), store, build.OnEvent(a.record))
+	var logA, logB testenv.LogLines
+	first, err := build.Solve(ctxT(t), freshBuilder(t, env), graph("gcc", "github.com/google/uuid@v1.6.0"), store, build.OnEvent(logA.Record))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var a, b struct{ apt, modules []string }
+	a.apt, a.modules = downloads(logA.Lines())
 	if !slices.Contains(a.apt, "gcc-12") || len(a.modules) != 1 {
 		t.Fatalf("the first build should download gcc and one module: apt %v, go %v", a.apt, a.modules)
 	}
@@ -89,12 +68,12 @@ func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
 		}
 	}
 
-	var b downloads
 	second, err := build.Solve(ctxT(t), freshBuilder(t, env),
-		graph("gcc curl", "github.com/google/uuid@v1.6.0 github.com/pkg/errors@v0.9.1"), store, build.OnEvent(b.record))
+		graph("gcc curl", "github.com/google/uuid@v1.6.0 github.com/pkg/errors@v0.9.1"), store, build.OnEvent(logB.Record))
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.apt, b.modules = downloads(logB.Lines())
 	t.Logf("build 1 downloaded %d packages and %v; build 2, after restoring, %v and %v", len(a.apt), a.modules, b.apt, b.modules)
 	t.Log("\n" + second.Report.String())
 	for _, pkg := range []string{"gcc-12", "cpp-12", "golang-1.19-go", "binutils"} {

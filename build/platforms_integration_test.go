@@ -8,6 +8,7 @@ import (
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/larder-build/larder/build"
+	"github.com/larder-build/larder/internal/testenv"
 )
 
 // Two platforms built on one daemon (arm64 under emulation) are pushed as
@@ -60,7 +61,7 @@ func TestTwoPlatformsPushOneIndex(t *testing.T) {
 		if cfg.Architecture != m.Platform.Architecture {
 			t.Errorf("manifest for %s has a config for %s", m.Platform.Architecture, cfg.Architecture)
 		}
-		if got := imageFiles(t, img)["arch"]; got != want[m.Platform.Architecture] {
+		if got := testenv.ImageFiles(t, img)["arch"]; got != want[m.Platform.Architecture] {
 			t.Errorf("%s image's /arch = %q", m.Platform.Architecture, got)
 		}
 	}

@@ -430,10 +430,11 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	// Client-side checks on the graph as it marshals without a builder:
 	// the stage's own mistakes, then what the session must provide.
 	localID := localUniqueID(o.locals)
-	if err := s.Err(); err != nil {
+	defs := make([]*llb.Definition, len(ps)) // unresolved, per platform
+	if err := s.mistakes(); err != nil {
 		errs = append(errs, err)
 	} else {
-		for _, p := range ps {
+		for i, p := range ps {
 			def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
 			if err == nil {
 				err = checkSession(def, &o)
@@ -442,6 +443,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 				errs = append(errs, err)
 				break
 			}
+			defs[i] = def
 		}
 	}
 	if len(o.ssh) > 0 && len(errs) == 0 {
@@ -461,7 +463,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	eg, ectx := errgroup.WithContext(ctx)
 	for i, p := range ps {
 		eg.Go(func() error {
-			r, err := solvePlatform(ectx, b, s, p, localID, &o, len(ps) > 1, disp.in)
+			r, err := solvePlatform(ectx, b, s, p, defs[i], localID, &o, len(ps) > 1, disp.in)
 			if r != nil {
 				results[i] = *r
 			}
@@ -489,15 +491,16 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	return res, nil
 }
 
-// solvePlatform solves s for p on the daemon b routes p to.
-func solvePlatform(ctx context.Context, b Builder, s Stage, p ocispecs.Platform, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus) (*PlatformResult, error) {
+// solvePlatform solves s for p on the daemon b routes p to. def is s
+// marshalled for p without a builder.
+func solvePlatform(ctx context.Context, b Builder, s Stage, p ocispecs.Platform, def *llb.Definition, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus) (*PlatformResult, error) {
 	c, name, release, err := b.Acquire(ctx, p, o.key)
 	if err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
 	var ps *persistence
 	if o.persist != nil {
-		if ps, err = newPersistence(ctx, o, s, p, localID); err != nil {
+		if ps, err = newPersistence(o, s, p, def, localID); err != nil {
 			release(err)
 			return nil, err
 		}
@@ -650,7 +653,7 @@ func solveOn(ctx context.Context, c *client.Client, s Stage, p ocispecs.Platform
 	}
 	so.Session = sessionAttachables(o)
 	if ps != nil {
-		locals, err := ps.prepare()
+		locals, err := ps.prepare(ctx)
 		if err != nil {
 			return res, err
 		}

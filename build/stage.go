@@ -377,11 +377,20 @@ func (s Stage) withErr(errs ...error) Stage {
 // Err returns the mistakes s carries, or nil. It contacts no builder, so it
 // is cheap and safe to call before [Solve].
 func (s Stage) Err() error {
-	if s.n != nil && len(s.n.errs) > 0 {
-		return errors.Join(s.n.errs...)
+	if err := s.mistakes(); err != nil {
+		return err
 	}
 	_, err := s.Marshal(context.Background(), platforms.Format(defaultPlatform))
 	return err
+}
+
+// mistakes returns the mistakes found while s was built, without
+// marshalling: those of raw llb states and mounts surface in Marshal.
+func (s Stage) mistakes() error {
+	if s.n == nil {
+		return nil
+	}
+	return errors.Join(s.n.errs...)
 }
 
 // Warnings returns what s's steps do that defeats a cache, such as pip's

@@ -24,10 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/client/llb"
 
 	"github.com/larder-build/larder/build"
@@ -63,59 +60,16 @@ func presetDebian(t *testing.T) (*testenv.Env, string) {
 	return env, ref
 }
 
-// stepOutput gathers the lines that the steps of a solve print, step by
-// step, from the solve's StepLog events.
-type stepOutput struct {
-	mu      sync.Mutex
-	partial map[string][]byte
-	lines   []string
-}
-
-func (o *stepOutput) record(e build.Event) {
-	if e.Kind != build.StepLog {
-		return
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.partial == nil {
-		o.partial = map[string][]byte{}
-	}
-	key := e.Digest.String() + "/" + strconv.Itoa(e.Stream)
-	buf := append(o.partial[key], e.Data...)
-	for {
-		i := bytes.IndexByte(buf, '\n')
-		if i < 0 {
-			break
-		}
-		o.lines = append(o.lines, strings.TrimRight(string(buf[:i]), "\r"))
-		buf = buf[i+1:]
-	}
-	o.partial[key] = buf
-}
-
-// all returns every complete line, and the unfinished ones.
-func (o *stepOutput) all() []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out := slices.Clone(o.lines)
-	for _, k := range slices.Sorted(maps.Keys(o.partial)) {
-		if len(o.partial[k]) > 0 {
-			out = append(out, string(o.partial[k]))
-		}
-	}
-	return out
-}
-
 // presetSolve solves s and returns the result and the lines its steps
 // printed.
 func presetSolve(t *testing.T, env *testenv.Env, s build.Stage, opts ...build.SolveOption) (*build.Result, []string) {
 	t.Helper()
-	var out stepOutput
-	res, err := build.Solve(presetCtx(t), env.Builder, s, append(opts, build.OnEvent(out.record))...)
+	var out testenv.LogLines
+	res, err := build.Solve(presetCtx(t), env.Builder, s, append(opts, build.OnEvent(out.Record))...)
 	if err != nil {
 		t.Fatalf("solve: %v", err)
 	}
-	return res, out.all()
+	return res, out.Lines()
 }
 
 // presetFiles solves s and returns the regular files under /out of its
@@ -242,7 +196,7 @@ func TestAptPresetDownloadsOnlyNewPackages(t *testing.T) {
 	// The image: the step's layer changes nothing in /etc/apt/apt.conf.d
 	// and holds no mount point the preset's mounts needed, and the
 	// flattened image has the base's apt configuration.
-	img := presetPull(t, ref)
+	img := testenv.Pull(t, ref)
 	layers, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +219,7 @@ func TestAptPresetDownloadsOnlyNewPackages(t *testing.T) {
 		slices.Sort(confEntries)
 		t.Errorf("the step's layer changes /etc/apt/apt.conf.d: %v", confEntries)
 	}
-	base := confFiles(t, presetPull(t, deb))
+	base := confFiles(t, testenv.Pull(t, deb))
 	got := confFiles(t, img)
 	if _, ok := base["etc/apt/apt.conf.d/docker-clean"]; !ok {
 		t.Fatalf("the base image has no docker-clean: %v", slices.Sorted(maps.Keys(base)))
@@ -310,19 +264,6 @@ func TestAptPresetFilesAreSeenOnlyDuringTheStep(t *testing.T) {
 	}
 }
 
-func presetPull(t *testing.T, ref string) v1.Image {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := ggcrremote.Image(r, ggcrremote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
-	if err != nil {
-		t.Fatalf("pulling %s: %v", ref, err)
-	}
-	return img
-}
-
 // layerEntries returns the entries of a layer by path, without leading
 // "./" or "/" and trailing "/".
 func layerEntries(t *testing.T, l v1.Layer) map[string]*tar.Header {
@@ -347,27 +288,17 @@ func layerEntries(t *testing.T, l v1.Layer) map[string]*tar.Header {
 }
 
 // confFiles returns the files of /etc/apt/apt.conf.d in the flattened img,
-// with their contents.
+// with their modes and contents.
 func confFiles(t *testing.T, img v1.Image) map[string]string {
 	t.Helper()
-	rc := mutate.Extract(img)
-	defer rc.Close()
 	out := map[string]string{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")
+	testenv.WalkImage(t, img, func(p string, h *tar.Header, r io.Reader) {
 		if strings.HasPrefix(p, "etc/apt/apt.conf.d/") && h.Typeflag != tar.TypeDir {
-			b, _ := io.ReadAll(tr)
+			b, _ := io.ReadAll(r)
 			out[p] = fmt.Sprintf("%o:%s", h.Mode, b)
 		}
-	}
+	})
+	return out
 }
 
 // Two projects keep their caches apart; one project shares its cache
