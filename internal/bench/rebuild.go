@@ -22,6 +22,9 @@ type workload struct {
 	first, second string
 	// base is what the install step runs on.
 	base build.Stage
+	// minReps is how many samples a full run takes at least: cheap steps
+	// take more, since a second's noise weighs more on them.
+	minReps int
 	// marker is a part of every install command, to find the step.
 	marker string
 	// opts go to every install step.
@@ -36,6 +39,9 @@ type workload struct {
 	unit string
 	// downloads counts what the step's output says it downloaded.
 	downloads func([]logLine) int
+	// explain, when not nil, says what else the step's output tells about
+	// its downloads, as "; …".
+	explain func([]logLine) string
 	// dpkg reports the first line dpkg writes, where the step stops
 	// downloading and starts installing; nil when the step has no such
 	// line.
@@ -55,6 +61,7 @@ type measurement struct {
 	dpkg      time.Duration // from dpkg's first line to the step's end; 0 when not split
 	bytes     int64         // through the throttling proxy; 0 for direct runs
 	downloads int
+	lines     []logLine // the step's output
 }
 
 // rebuild is scenario 1: each workload built, then rebuilt after its
@@ -87,7 +94,12 @@ func (r *runner) rebuildWorkload(ctx context.Context, w workload) error {
 	nets := []network{{"direct", nil}, {"throttled", r.slow}}
 	all := append([]variant{{name: "baseline", cmd: w.baseline}}, w.variants...)
 	got := map[string][]measurement{}
-	for rep := range r.cfg.Reps {
+	notes := map[string]string{} // what the output says besides downloads, by variant
+	reps := r.cfg.Reps
+	if !r.cfg.Smoke {
+		reps = max(reps, w.minReps)
+	}
+	for rep := range reps {
 		for _, n := range nets {
 			for _, v := range all {
 				m, err := r.rebuildSample(ctx, w, v, n.px)
@@ -95,8 +107,15 @@ func (r *runner) rebuildWorkload(ctx context.Context, w workload) error {
 					return fmt.Errorf("%s, %s, %s: %w", w.name, v.name, n.name, err)
 				}
 				got[n.name+"/"+v.name] = append(got[n.name+"/"+v.name], m)
-				r.logf("%s rep %d %-9s %-26s step %s (dpkg %s) %s, %d %s", w.name, rep+1, n.name, v.name,
-					secs(m.step), secs(m.dpkg), mb(m.bytes), m.downloads, w.unit)
+				if w.explain != nil && n.px != nil {
+					notes[v.name] = w.explain(m.lines)
+				}
+				dpkg := ""
+				if w.dpkg != nil {
+					dpkg = " (dpkg " + secs(m.dpkg) + ")"
+				}
+				r.logf("%s rep %d %-9s %-26s step %s%s, %s, %d %s", w.name, rep+1, n.name, v.name,
+					secs(m.step), dpkg, mb(m.bytes), m.downloads, w.unit)
 			}
 		}
 	}
@@ -122,7 +141,7 @@ func (r *runner) rebuildWorkload(ctx context.Context, w workload) error {
 			Value:    fmt.Sprintf("%s / %s = %.1f%%", mb(vBytes), mb(bBytes), 100*share),
 			Target:   "≤ 10%",
 			Verdict:  atMost(share, 0.10),
-			Note:     fmt.Sprintf("proxy's count; %s's output: %d %s fetched vs %d", w.name, vDown, w.unit, bDown) + w.bytesNote(v),
+			Note:     fmt.Sprintf("proxy's count; %s's output: %d %s fetched vs %d", w.name, vDown, w.unit, bDown) + notes[v.name],
 		})
 		tr := ratio(vStep.Seconds(), bStep.Seconds())
 		r.table.add(Row{
@@ -154,15 +173,6 @@ func orElse(s, alt string) string {
 	return s
 }
 
-// bytesNote explains what is left in a variant's downloads, where the
-// network in this environment explains it.
-func (w workload) bytesNote(v variant) string {
-	if w.name == "npm" && v.name == "preset" {
-		return "; npm revalidates each package's metadata, and this network's egress proxy strips ETag and Last-Modified, so no revalidation gets a 304"
-	}
-	return ""
-}
-
 // phases says how much of each step dpkg took, when the workload splits.
 func phases(w workload, v, vDpkg, b, bDpkg time.Duration) string {
 	if w.dpkg == nil {
@@ -192,7 +202,7 @@ func (r *runner) rebuildSample(ctx context.Context, w workload, v variant, px *P
 	if s.step.Cached {
 		return measurement{}, fmt.Errorf("the rebuild's install step came from cache")
 	}
-	m := measurement{step: s.step.Duration(), bytes: s.bytes, downloads: w.downloads(s.lines)}
+	m := measurement{step: s.step.Duration(), bytes: s.bytes, downloads: w.downloads(s.lines), lines: s.lines}
 	if w.dpkg != nil {
 		for _, l := range s.lines {
 			if w.dpkg(l.text) {
@@ -313,6 +323,7 @@ func goWorkload(tools build.Stage, ca []llb.RunOption) workload {
 	}
 	return workload{
 		name:     "go",
+		minReps:  3,
 		first:    "golang.org/x/text@v0.14.0 golang.org/x/net@v0.21.0 golang.org/x/sys@v0.17.0 golang.org/x/tools@v0.18.0",
 		second:   "golang.org/x/text@v0.14.0 golang.org/x/net@v0.21.0 golang.org/x/sys@v0.17.0 golang.org/x/tools@v0.18.0 github.com/sirupsen/logrus@v1.9.3",
 		base:     tools,
@@ -338,6 +349,7 @@ func npmWorkload(tools build.Stage, ca []llb.RunOption) workload {
 	preset := func(project string) llb.RunOption { return cache.Npm(cache.Project(project)) }
 	return workload{
 		name:     "npm",
+		minReps:  3,
 		first:    "lodash@4.17.21 express@4.19.2 typescript@5.4.5",
 		second:   "lodash@4.17.21 express@4.19.2 typescript@5.4.5 left-pad@1.3.0",
 		base:     tools,
@@ -353,6 +365,19 @@ func npmWorkload(tools build.Stage, ca []llb.RunOption) workload {
 		downloads: countLines(func(l string) bool {
 			return strings.HasPrefix(l, "npm http fetch GET 200 ") && strings.Contains(l, ".tgz") && !strings.Contains(l, "(cache hit)")
 		}),
+		// npm revalidates the metadata it has cached: "(cache revalidated)"
+		// when the registry answers 304, "(cache updated)" when it sends
+		// the metadata again.
+		explain: func(lines []logLine) string {
+			updated := countLines(func(l string) bool {
+				return strings.HasPrefix(l, "npm http fetch GET 200 ") && !strings.Contains(l, ".tgz") && strings.Contains(l, "(cache updated)")
+			})(lines)
+			revalidated := countLines(func(l string) bool { return strings.Contains(l, "(cache revalidated)") })(lines)
+			if updated+revalidated == 0 {
+				return ""
+			}
+			return fmt.Sprintf("; revalidating cached metadata, npm got %d packages' metadata again in full and %d answers of 304", updated, revalidated)
+		},
 	}
 }
 
