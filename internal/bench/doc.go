@@ -1,8 +1,9 @@
 // Package bench measures what Larder's caches buy and what Larder costs,
 // against a real buildkitd and registry (internal/testenv), and reports each
 // figure next to its target in one table. Timings are compared as ratios
-// measured in the same run, medians of interleaved samples; bytes and step
-// counts are exact.
+// measured in the same run: samples of the two sides are interleaved, and a
+// figure is the median of the ratios of samples taken next to each other,
+// shown with each side's median time. Bytes and step counts are exact.
 //
 // The scenarios:
 //

@@ -98,14 +98,14 @@ func (r *runner) fleet(ctx context.Context) error {
 	s, c := median(seq), median(conc)
 	a, b := median(amdStep), median(armStep)
 	r.logf("fleet: sequential %v, concurrent %v; steps amd64 %v, arm64 %v", seq, conc, amdStep, armStep)
-	cr := ratio(c.Seconds(), s.Seconds())
+	cr := pairedRatio(conc, seq)
 	r.table.add(Row{
 		Scenario: "5 fleet",
 		Figure:   "amd64 + arm64 build: two members at once / one after the other",
-		Value:    fmt.Sprintf("%s / %s = %.2f×", secs(c), secs(s), cr),
+		Value:    timeRatio(cr, c, s),
 		Target:   "≤ 0.65×",
 		Verdict:  atMost(cr, 0.65),
-		Note: fmt.Sprintf("step: %q; amd64 step %s, arm64 (qemu) step %s, so at best %.2f×; medians of %d",
+		Note: fmt.Sprintf("step: %q; amd64 step %s, arm64 (qemu) step %s, so at best %.2f×; %d pairs",
 			work, secs(a), secs(b), ratio(max(a, b).Seconds(), (a+b).Seconds()), len(seq)),
 	})
 	return nil

@@ -121,14 +121,15 @@ func (r *runner) rebuildWorkload(ctx context.Context, w workload) error {
 	}
 	rate := fmt.Sprintf("%g MB/s", float64(r.cfg.Rate)/1e6)
 	sum := func(key string) (step, dpkg time.Duration, bytes int64, downloads int) {
-		var steps, dpkgs []time.Duration
+		var dpkgs []time.Duration
 		var bs []int64
 		for _, m := range got[key] {
-			steps, dpkgs, bs = append(steps, m.step), append(dpkgs, m.dpkg), append(bs, m.bytes)
+			dpkgs, bs = append(dpkgs, m.dpkg), append(bs, m.bytes)
 			downloads = m.downloads
 		}
-		return median(steps), median(dpkgs), medianInt(bs), downloads
+		return median(steps(got[key])), median(dpkgs), medianInt(bs), downloads
 	}
+	paired := func(a, b string) float64 { return pairedRatio(steps(got[a]), steps(got[b])) }
 	scen := "1 " + w.name
 	bStep, bDpkg, bBytes, bDown := sum("throttled/baseline")
 	dStep, dDpkg, _, _ := sum("direct/baseline")
@@ -143,27 +144,36 @@ func (r *runner) rebuildWorkload(ctx context.Context, w workload) error {
 			Verdict:  atMost(share, 0.10),
 			Note:     fmt.Sprintf("proxy's count; %s's output: %d %s fetched vs %d", w.name, vDown, w.unit, bDown) + notes[v.name],
 		})
-		tr := ratio(vStep.Seconds(), bStep.Seconds())
+		tr := paired("throttled/"+v.name, "throttled/baseline")
 		r.table.add(Row{
 			Scenario: scen,
 			Figure:   "rebuild step at " + rate + ": " + v.name + " / baseline",
-			Value:    fmt.Sprintf("%s / %s = %.2f×", secs(vStep), secs(bStep), tr),
+			Value:    timeRatio(tr, vStep, bStep),
 			Target:   "≤ 0.5×",
 			Verdict:  atMost(tr, 0.5),
 			Note:     orElse(phases(w, vStep, vDpkg, bStep, bDpkg), fmt.Sprintf("%s vs %s through the proxy", mb(vBytes), mb(bBytes))),
 		})
 		xStep, xDpkg, _, _ := sum("direct/" + v.name)
-		dr := ratio(xStep.Seconds(), dStep.Seconds())
+		dr := paired("direct/"+v.name, "direct/baseline")
 		r.table.add(Row{
 			Scenario: scen,
 			Figure:   "rebuild step, direct: " + v.name + " / baseline",
-			Value:    fmt.Sprintf("%s / %s = %.2f×", secs(xStep), secs(dStep), dr),
+			Value:    timeRatio(dr, xStep, dStep),
 			Target:   "≤ 1.0×",
 			Verdict:  atMost(dr, 1.0),
 			Note:     phases(w, xStep, xDpkg, dStep, dDpkg),
 		})
 	}
 	return nil
+}
+
+// steps returns the step times of ms.
+func steps(ms []measurement) []time.Duration {
+	var ds []time.Duration
+	for _, m := range ms {
+		ds = append(ds, m.step)
+	}
+	return ds
 }
 
 func orElse(s, alt string) string {

@@ -110,6 +110,32 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
+// pairedRatio returns the median of a[i]/b[i]: each sample of a against
+// the sample of b taken next to it, so that a machine whose load changes
+// during the run weighs on both sides of each ratio alike.
+func pairedRatio(a, b []time.Duration) float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			rs = append(rs, float64(a[i])/float64(b[i]))
+		}
+	}
+	if len(rs) == 0 {
+		return 0
+	}
+	slices.Sort(rs)
+	if len(rs)%2 == 1 {
+		return rs[len(rs)/2]
+	}
+	return (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+}
+
+// timeRatio formats a timed comparison: the median of the paired ratios,
+// and the median times of each side.
+func timeRatio(r float64, a, b time.Duration) string {
+	return fmt.Sprintf("%.2f× (%s vs %s)", r, secs(a), secs(b))
+}
+
 // atMost returns Met when v ≤ limit, else NotMet.
 func atMost(v, limit float64) Verdict {
 	if v <= limit {

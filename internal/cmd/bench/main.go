@@ -61,13 +61,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	start := time.Now()
+	start, load := time.Now(), loadAverage()
 	table, err := bench.Run(ctx, cfg)
 	if table != nil {
 		table.Write(os.Stdout)
-		fmt.Printf("\n%d met, %d not met, %d not run; %d CPUs, load %s; ran in %s\n",
+		fmt.Printf("\n%d met, %d not met, %d not run; %d CPUs, load average %s at the start, %s at the end; ran in %s\n",
 			table.Count(bench.Met), table.Count(bench.NotMet), table.Count(bench.NotRun),
-			runtime.NumCPU(), loadAverage(), time.Since(start).Round(time.Second))
+			runtime.NumCPU(), load, loadAverage(), time.Since(start).Round(time.Second))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
