@@ -22,6 +22,7 @@ const (
 	NotRun
 )
 
+// String returns the verdict as the table prints it.
 func (v Verdict) String() string {
 	switch v {
 	case Met:
