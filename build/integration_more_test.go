@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/larder-build/larder/build"
+	"github.com/larder-build/larder/internal/testenv"
 	"github.com/larder-build/larder/mounts"
 )
 
@@ -24,7 +25,7 @@ func TestTmpfsMount(t *testing.T) {
 		"grep ' /scratch ' /proc/mounts | cut -d' ' -f3,4 > /mount; echo x > /scratch/file # "+nonce(),
 		mounts.Tmpfs("/scratch", mounts.Size(16<<20)))
 	dir, _ := solveDir(t, env, s)
-	got := read(t, dir, "mount")
+	got := testenv.ReadFile(t, dir, "mount")
 	if !strings.HasPrefix(got, "tmpfs ") || !strings.Contains(got, "size=16384k") {
 		t.Errorf("/scratch is mounted as %q, want tmpfs with size=16384k", got)
 	}
@@ -59,7 +60,7 @@ func TestSSHAgentForwarding(t *testing.T) {
 	s := build.Image(bb).Run(`test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock # `+nonce(),
 		mounts.SSH(mounts.Required()))
 	dir, _ := solveDir(t, env, s, build.WithSSH("default", sock))
-	if got := read(t, dir, "sock"); got != "/run/buildkit/ssh_agent.0\n" {
+	if got := testenv.ReadFile(t, dir, "sock"); got != "/run/buildkit/ssh_agent.0\n" {
 		t.Errorf("SSH_AUTH_SOCK = %q", got)
 	}
 }
@@ -72,7 +73,7 @@ func TestHTTPSourceWithChecksum(t *testing.T) {
 	sum := fmt.Sprintf("sha256:%x", sha256.Sum256(body))
 	file := build.HTTP(srv.URL+"/files/payload.txt", build.Checksum(sum), build.Filename("p.txt"))
 	dir, _ := solveDir(t, env, build.Image(bb).Copy(file, "p.txt", "/got.txt"))
-	if got := read(t, dir, "got.txt"); got != string(body) {
+	if got := testenv.ReadFile(t, dir, "got.txt"); got != string(body) {
 		t.Errorf("downloaded %q, want %q", got, body)
 	}
 	bad := build.HTTP(srv.URL+"/files/payload.txt", build.Checksum("sha256:"+strings.Repeat("0", 64)))

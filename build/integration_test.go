@@ -62,15 +62,6 @@ func solveDir(t *testing.T, env *testenv.Env, s build.Stage, opts ...build.Solve
 	return dir, res
 }
 
-func read(t *testing.T, dir, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // nonce makes a step's command unique to this run, so it is not cached.
 func nonce() string { return fmt.Sprint(time.Now().UnixNano()) }
 
@@ -81,7 +72,7 @@ func TestCacheMountKeepsContentsAcrossSolves(t *testing.T) {
 	build1 := build.Image(bb).Run("echo one > /c/file", m)
 	solveDir(t, env, build1)
 	dir, _ := solveDir(t, env, build.Image(bb).Run("cat /c/file > /seen", m))
-	if got := read(t, dir, "seen"); got != "one\n" {
+	if got := testenv.ReadFile(t, dir, "seen"); got != "one\n" {
 		t.Fatalf("second solve read %q from the cache mount, want %q", got, "one\n")
 	}
 	// A cache mount is not part of the image.
@@ -95,7 +86,7 @@ func TestCacheMountIDsAreSeparate(t *testing.T) {
 	n := nonce()
 	solveDir(t, env, build.Image(bb).Run("echo x > /c/only-in-a", mounts.Cache("/c", mounts.ID("a-"+n))))
 	dir, _ := solveDir(t, env, build.Image(bb).Run("ls -A /c > /listing", mounts.Cache("/c", mounts.ID("b-"+n))))
-	if got := read(t, dir, "listing"); got != "" {
+	if got := testenv.ReadFile(t, dir, "listing"); got != "" {
 		t.Fatalf("cache id b sees %q, want an empty cache", got)
 	}
 }
@@ -104,7 +95,7 @@ func TestCacheMountOwnerAndMode(t *testing.T) {
 	env, bb := setup(t)
 	m := mounts.Cache("/c", mounts.ID("owned-"+nonce()), mounts.Owner(1000, 1001), mounts.Mode(0o750))
 	dir, _ := solveDir(t, env, build.Image(bb).Run("stat -c '%u:%g %a' /c > /stat; touch /c/w", m))
-	if got := read(t, dir, "stat"); got != "1000:1001 750\n" {
+	if got := testenv.ReadFile(t, dir, "stat"); got != "1000:1001 750\n" {
 		t.Fatalf("cache mount is %q, want 1000:1001 750", got)
 	}
 }
@@ -132,7 +123,7 @@ func TestLockedCacheMountSerializesSolves(t *testing.T) {
 	wg.Wait()
 	var full string
 	for _, d := range dirs {
-		if l := read(t, d, "log"); strings.Count(l, "\n") == 4 {
+		if l := testenv.ReadFile(t, d, "log"); strings.Count(l, "\n") == 4 {
 			full = l
 		}
 	}
@@ -149,13 +140,13 @@ func TestBindMountIsVisibleOnlyDuringItsStep(t *testing.T) {
 			mounts.Bind("/mnt", data)).
 		Run("ls -A /mnt > /next 2>&1 || true")
 	dir, _ := solveDir(t, env, s)
-	if got := read(t, dir, "seen"); got != "bound\n" {
+	if got := testenv.ReadFile(t, dir, "seen"); got != "bound\n" {
 		t.Errorf("step read %q through the bind mount, want bound", got)
 	}
-	if got := read(t, dir, "rw"); got != "ro\n" {
+	if got := testenv.ReadFile(t, dir, "rw"); got != "ro\n" {
 		t.Errorf("bind mount is %q, want read-only by default", got)
 	}
-	if got := read(t, dir, "next"); strings.Contains(got, "data") {
+	if got := testenv.ReadFile(t, dir, "next"); strings.Contains(got, "data") {
 		t.Errorf("the next step sees the bind mount's contents: %q", got)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "mnt")); len(entries) > 0 {
@@ -169,7 +160,7 @@ func TestBindMountOfLocalDirectory(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "main.c"), []byte("int main(){return 0;}\n"), 0o644)
 	s := build.Image(bb).Run("wc -c < /src/main.c > /size", mounts.Bind("/src", build.Local("src")))
 	dir, _ := solveDir(t, env, s, build.WithLocal("src", src))
-	if got := strings.TrimSpace(read(t, dir, "size")); got != "22" {
+	if got := strings.TrimSpace(testenv.ReadFile(t, dir, "size")); got != "22" {
 		t.Fatalf("size of the bound local file = %q, want 22", got)
 	}
 }
@@ -321,7 +312,7 @@ func TestPushedImageReadsBackAndRuns(t *testing.T) {
 	testenv.Pull(t, ref+"-alias")
 	// Run the pushed image's own file in a new build.
 	dir, _ := solveDir(t, env, build.Image(ref).Run("cp message /copy"))
-	if got := read(t, dir, "copy"); got != "hello yes "+n+"\n" {
+	if got := testenv.ReadFile(t, dir, "copy"); got != "hello yes "+n+"\n" {
 		t.Errorf("running the pushed image read %q", got)
 	}
 }
@@ -337,7 +328,7 @@ func TestTarballAndLocalOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, localDir, "stamp"); got != n+"\n" {
+	if got := testenv.ReadFile(t, localDir, "stamp"); got != n+"\n" {
 		t.Errorf("local export stamp = %q", got)
 	}
 	tag, _ := name.NewTag("larder.test/app:" + n)

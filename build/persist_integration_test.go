@@ -12,6 +12,7 @@ import (
 
 	"github.com/larder-build/larder/build"
 	"github.com/larder-build/larder/cache"
+	"github.com/larder-build/larder/internal/testenv"
 	"github.com/larder-build/larder/mounts"
 )
 
@@ -60,10 +61,10 @@ func TestPersistCacheMountsAcrossFreshDaemons(t *testing.T) {
 			if !m.Restored || m.RestoredBytes == 0 {
 				t.Fatalf("second build on another fresh daemon restored nothing: %+v", m)
 			}
-			if got := read(t, dir, "seen"); got != "kept\ndeep\n" {
+			if got := testenv.ReadFile(t, dir, "seen"); got != "kept\ndeep\n" {
 				t.Errorf("the restored cache holds %q, want the first build's files", got)
 			}
-			if got := read(t, dir, "owners"); got != "1000:1000 750\n1000:1000 644\n" {
+			if got := testenv.ReadFile(t, dir, "owners"); got != "1000:1000 750\n1000:1000 644\n" {
 				t.Errorf("owners and modes after restoring: %q", got)
 			}
 			// Reading changed nothing: the save uploads nothing.
@@ -147,7 +148,7 @@ func TestPersistGarbageArtifact(t *testing.T) {
 	if m.Restored || !strings.Contains(strings.Join(m.Notes, ";"), "not a cache mount artifact") {
 		t.Errorf("report does not say why nothing was restored: %+v", m)
 	}
-	if got := read(t, dir, "listing"); got != "" {
+	if got := testenv.ReadFile(t, dir, "listing"); got != "" {
 		t.Errorf("the cache should start empty, holds %q", got)
 	}
 	// The build saved a good artifact over the garbage; put garbage back.

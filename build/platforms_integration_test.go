@@ -28,7 +28,7 @@ func TestTwoPlatformsPushOneIndex(t *testing.T) {
 		t.Fatalf("platform results %+v", res.Platforms)
 	}
 	for _, tc := range []struct{ dir, want string }{{"linux_amd64", "x86_64\n"}, {"linux_arm64", "aarch64\n"}} {
-		if got := read(t, filepath.Join(out, tc.dir), "arch"); got != tc.want {
+		if got := testenv.ReadFile(t, filepath.Join(out, tc.dir), "arch"); got != tc.want {
 			t.Errorf("%s/arch = %q, want %q", tc.dir, got, tc.want)
 		}
 	}
@@ -68,7 +68,7 @@ func TestTwoPlatformsPushOneIndex(t *testing.T) {
 	// Each platform's image runs: build on it, for its platform.
 	for _, p := range []struct{ platform, want string }{{"linux/amd64", "x86_64\n"}, {"linux/arm64", "aarch64\n"}} {
 		dir, _ := solveDir(t, env, build.Image(ref+"-b").Run("cp /arch /copied; uname -m >> /copied"), build.Platforms(p.platform))
-		if got := read(t, dir, "copied"); got != p.want+p.want {
+		if got := testenv.ReadFile(t, dir, "copied"); got != p.want+p.want {
 			t.Errorf("running the %s image gave %q", p.platform, got)
 		}
 	}

@@ -176,7 +176,7 @@ func TestDialMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("solve over mTLS: %v", err)
 	}
-	if got := readFile(t, out, "greeting"); got != "over-mtls\n" || builderOf(res) != "tls" {
+	if got := testenv.ReadFile(t, out, "greeting"); got != "over-mtls\n" || builderOf(res) != "tls" {
 		t.Errorf("solve over mTLS wrote %q on %q", got, builderOf(res))
 	}
 

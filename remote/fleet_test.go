@@ -53,7 +53,7 @@ func TestFleetSendsEachPlatformToItsMember(t *testing.T) {
 		if builderOf(res) != tc.member {
 			t.Errorf("%s built on %s, want %s", tc.platform, builderOf(res), tc.member)
 		}
-		if got := readFile(t, dir, "arch"); got != tc.arch+"\n" {
+		if got := testenv.ReadFile(t, dir, "arch"); got != tc.arch+"\n" {
 			t.Errorf("%s: uname -m = %q, want %s", tc.platform, got, tc.arch)
 		}
 	}
@@ -132,7 +132,7 @@ func TestFleetEmulatesOnlyWhenAllowed(t *testing.T) {
 	if builderOf(res) != "amd64" {
 		t.Errorf("arm64 under emulation built on %s, want amd64", builderOf(res))
 	}
-	if got := readFile(t, dir, "arch"); got != "aarch64\n" {
+	if got := testenv.ReadFile(t, dir, "arch"); got != "aarch64\n" {
 		t.Errorf("uname -m under emulation = %q, want aarch64", got)
 	}
 }
@@ -200,7 +200,7 @@ func TestFleetKeepsEachKeyOnOneMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if builderOf(res) != where[k] || readFile(t, dir, "key") != k+"\n" {
+		if builderOf(res) != where[k] || testenv.ReadFile(t, dir, "key") != k+"\n" {
 			t.Errorf("key %s built on %s, want %s", k, builderOf(res), where[k])
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,15 +47,6 @@ func builderOf(res *build.Result) string {
 		return ""
 	}
 	return res.Platforms[0].Builder
-}
-
-func readFile(t *testing.T, dir, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // gate is an HTTP server on 127.0.0.1 that a build step reaches with wget:

@@ -52,13 +52,13 @@ func TestCacheMountPersistsAcrossSolves(t *testing.T) {
 	nonce := time.Now().UnixNano()
 
 	first := base.Run(llb.Shlexf(`sh -c 'echo first-%d >> /cache/log; cp /cache/log /seen'`, nonce), cacheMount).Root()
-	got := readFile(t, solveToDir(t, env.Builder.Client(), first), "seen")
+	got := testenv.ReadFile(t, solveToDir(t, env.Builder.Client(), first), "seen")
 	if want := "first-" + itoa(nonce) + "\n"; got != want {
 		t.Fatalf("first solve saw %q, want %q", got, want)
 	}
 
 	second := base.Run(llb.Shlexf(`sh -c 'echo second-%d >> /cache/log; cp /cache/log /seen'`, nonce), cacheMount).Root()
-	got = readFile(t, solveToDir(t, env.Builder.Client(), second), "seen")
+	got = testenv.ReadFile(t, solveToDir(t, env.Builder.Client(), second), "seen")
 	if want := "first-" + itoa(nonce) + "\nsecond-" + itoa(nonce) + "\n"; got != want {
 		t.Fatalf("second solve saw %q, want %q (the first solve's line must still be in the cache mount)", got, want)
 	}
@@ -72,10 +72,10 @@ func TestDebianImageRuns(t *testing.T) {
 	}
 	st := llb.Image(ref).Run(llb.Shlex(`sh -c 'cat /etc/debian_version > /version; ls /etc/apt/apt.conf.d > /aptconf'`)).Root()
 	dir := solveToDir(t, env.Builder.Client(), st)
-	if v := readFile(t, dir, "version"); !strings.HasPrefix(v, "12.") {
+	if v := testenv.ReadFile(t, dir, "version"); !strings.HasPrefix(v, "12.") {
 		t.Errorf("/etc/debian_version = %q, want bookworm (12.x)", v)
 	}
-	if conf := readFile(t, dir, "aptconf"); !strings.Contains(conf, "docker-clean") {
+	if conf := testenv.ReadFile(t, dir, "aptconf"); !strings.Contains(conf, "docker-clean") {
 		t.Errorf("apt.conf.d = %q, want docker-clean as in the official image", conf)
 	}
 }
@@ -107,7 +107,7 @@ func TestArm64DaemonEmulates(t *testing.T) {
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, dir, "arch"); got != "aarch64\n" {
+	if got := testenv.ReadFile(t, dir, "arch"); got != "aarch64\n" {
 		t.Fatalf("uname -m = %q, want aarch64", got)
 	}
 }
@@ -151,15 +151,6 @@ func TestCloseStopsDaemons(t *testing.T) {
 func daemonPIDs(t *testing.T, sock string) []string {
 	out, _ := exec.Command("pgrep", "-f", "buildkitd .*"+sock).Output()
 	return strings.Fields(string(out))
-}
-
-func readFile(t *testing.T, dir, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

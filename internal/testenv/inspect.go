@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,4 +110,15 @@ func (l *LogLines) Lines() []string {
 		}
 	}
 	return out
+}
+
+// ReadFile returns the content of the file name in dir, failing t when it
+// can't be read.
+func ReadFile(t testing.TB, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
