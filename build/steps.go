@@ -43,7 +43,7 @@ func (s Stage) Run(cmd string, opts ...llb.RunOption) Stage {
 	if strings.TrimSpace(cmd) == "" {
 		return s.withErr(errors.New("build: Run: empty command"))
 	}
-	return s.run([]string{"/bin/sh", "-c", cmd}, "Run("+quoteShort(cmd)+")", opts)
+	return s.run([]string{"/bin/sh", "-c", cmd}, func() string { return "Run(" + quoteShort(cmd) + ")" }, opts)
 }
 
 // RunArgs runs args without a shell (args[0] is looked up in the step's
@@ -52,12 +52,14 @@ func (s Stage) RunArgs(args []string, opts ...llb.RunOption) Stage {
 	if len(args) == 0 || args[0] == "" {
 		return s.withErr(errors.New("build: RunArgs: empty argv"))
 	}
-	return s.run(args, fmt.Sprintf("RunArgs(%q)", args), opts)
+	return s.run(args, func() string { return fmt.Sprintf("RunArgs(%q)", args) }, opts)
 }
 
-func (s Stage) run(args []string, where string, opts []llb.RunOption) Stage {
+// run adds the step running args. where names the step in messages; it is
+// called only when there is a mistake or a warning to report.
+func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Stage {
 	if err := checkRunOptions(opts); err != nil {
-		return s.withErr(fmt.Errorf("build: %s: %w", where, err))
+		return s.withErr(fmt.Errorf("build: %s: %w", where(), err))
 	}
 	stagePlatform := s.cfg().platform
 	s = s.derive(func(e *marshalEnv, st llb.State) llb.State {
@@ -89,7 +91,7 @@ func (s Stage) run(args []string, where string, opts []llb.RunOption) Stage {
 	for _, o := range opts {
 		if w, ok := o.(warner); ok {
 			for _, msg := range w.Warnings(args) {
-				s.n.warnings = append(slices.Clip(s.n.warnings), where+": "+msg)
+				s.n.warnings = append(slices.Clip(s.n.warnings), where()+": "+msg)
 			}
 		}
 	}
