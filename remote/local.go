@@ -50,8 +50,9 @@ func Binary(path string) StartOption {
 	}
 }
 
-// StateDir sets the directory that holds the daemon's state (its --root),
-// its socket and its configuration. A state dir keeps cache mounts and layer
+// StateDir sets the directory that holds the daemon's state (its --root)
+// and its configuration; its sockets live in a short temporary directory of
+// their own. A state dir keeps cache mounts and layer
 // cache between runs. The default is a new temporary directory removed on
 // Close.
 func StateDir(dir string) StartOption {
@@ -214,7 +215,11 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 	root := filepath.Join(o.stateDir, "root")
 
 	addr := "unix://" + sock
-	args := []string{"--root", root, "--addr", addr, "--config", cfgPath}
+	// buildkitd's trace collector listens on /run/buildkit/otel-grpc.sock
+	// unless told otherwise, whatever --root and --addr say; two daemons
+	// starting at once race for it and one exits ("address already in use").
+	otelSock := filepath.Join(sockDir, "otel.sock")
+	args := []string{"--root", root, "--addr", addr, "--config", cfgPath, "--otel-socket-path", otelSock}
 	if o.tcp != nil {
 		args = append(args, "--addr", "tcp://"+o.tcp.addr, "--tlscert", o.tcp.cert, "--tlskey", o.tcp.key)
 		if o.tcp.ca != "" {

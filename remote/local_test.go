@@ -3,6 +3,9 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +66,47 @@ func TestStartChecksOptionsFirst(t *testing.T) {
 		var se *remote.StartError
 		if err == nil || errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Start = %v, want an option error saying %q", err, tc.want)
+		}
+	}
+}
+
+// Every unix socket a started daemon listens on is its own: buildkitd puts
+// its trace collector on /run/buildkit/otel-grpc.sock unless told
+// otherwise, and two daemons starting at once then race for that path.
+func TestStartKeepsItsSocketsToItself(t *testing.T) {
+	env := testenv.Get(t)
+	pid := remote.DaemonPID(env.Builder)
+	own := filepath.Dir(strings.TrimPrefix(env.Builder.Address(), "unix://"))
+
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/unix", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		// Num RefCount Protocol Flags Type St Inode Path
+		f := strings.Fields(line)
+		if len(f) == 8 && inodes[f[6]] && strings.HasPrefix(f[7], "/") {
+			paths = append(paths, f[7])
+		}
+	}
+	if len(paths) < 2 {
+		t.Fatalf("daemon %d listens on %v, want its gRPC and trace sockets", pid, paths)
+	}
+	for _, p := range paths {
+		if filepath.Dir(p) != own {
+			t.Errorf("daemon %d listens on %s, outside its own socket directory %s", pid, p, own)
 		}
 	}
 }
