@@ -100,7 +100,9 @@ type MountReport struct {
 	Artifact string
 	// Restored is true when the cache was filled from the artifact.
 	// RestoredBytes is the size of the cache as a tarball; RestoreTime
-	// covers finding the artifact and filling the cache from it.
+	// covers finding the artifact and filling the cache from it, which
+	// first builds the graph's steps up to the root filesystem of the first
+	// step that uses the cache (the build then takes them from cache).
 	Restored      bool
 	RestoredBytes int64
 	RestoreTime   time.Duration
@@ -123,7 +125,8 @@ type cacheUse struct {
 	rootfs  *pb.Input // the step's root filesystem
 	report  *MountReport
 	key     string
-	content string // content digest of what was restored or last saved, "" for none
+	leave   []string // files in the cache, relative to it, left out of its artifact
+	content string   // content digest of what was restored or last saved, "" for none
 }
 
 const (
@@ -199,8 +202,9 @@ func inputState(def *llb.Definition, in *pb.Input) (llb.State, error) {
 }
 
 // run returns the state of a step in the cache's first step's root
-// filesystem, with the cache mounted as that step mounts it.
-func (u *cacheUse) run(def *llb.Definition, script string, extra ...llb.RunOption) (llb.ExecState, error) {
+// filesystem, with the cache mounted as that step mounts it. what names the
+// step in progress ("restore", "save").
+func (u *cacheUse) run(def *llb.Definition, what, script string, extra ...llb.RunOption) (llb.ExecState, error) {
 	root, err := inputState(def, u.rootfs)
 	if err != nil {
 		return llb.ExecState{}, err
@@ -221,7 +225,7 @@ func (u *cacheUse) run(def *llb.Definition, script string, extra ...llb.RunOptio
 		llb.User("0:0"),
 		llb.Dir("/"),
 		llb.AddMount(u.mount.Dest, src, mopts...),
-		llb.WithCustomNamef("[persist] %s %s", strings.Fields(script)[0], u.report.ID),
+		llb.WithCustomNamef("[persist] %s %s", what, u.report.ID),
 	}
 	return root.Run(append(ropts, extra...)...), nil
 }
@@ -245,8 +249,8 @@ type persistence struct {
 // newPersistence finds the cache mounts in def, s marshalled for p without
 // a builder: cache ids do not depend on image configurations, so it tells
 // which artifacts to send before the session starts.
-func newPersistence(o *solveOptions, s Stage, p ocispecs.Platform, def *llb.Definition, localID string) (*persistence, error) {
-	uses, err := findCacheMounts(def)
+func newPersistence(o *solveOptions, s Stage, p ocispecs.Platform, m marshalled, localID string) (*persistence, error) {
+	uses, err := findCacheMounts(m.def)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +264,7 @@ func newPersistence(o *solveOptions, s Stage, p ocispecs.Platform, def *llb.Defi
 	ps := &persistence{opts: o.persist, ns: ns, stage: s, platform: p, localID: localID, uses: uses}
 	for _, u := range uses {
 		u.key = o.persist.store.Key(ns, u.mount.CacheOpt.ID, platforms.Format(p))
+		u.leave = m.regenerable[u.mount.CacheOpt.ID]
 		if o.persist.store.IsRegistry() {
 			u.report.Artifact = o.persist.store.Ref(u.key)
 		} else {
@@ -366,7 +371,7 @@ func (ps *persistence) adopt(def *llb.Definition) error {
 // solveIn solves, in a session, a step that runs script with u's cache
 // mounted, and passes its result to then.
 func (ps *persistence) solveIn(ctx context.Context, gc gateway.Client, u *cacheUse, script string, then func(*gateway.Result) error, extra ...llb.RunOption) error {
-	st, err := u.run(ps.def, script, extra...)
+	st, err := u.run(ps.def, "restore", script, extra...)
 	if err != nil {
 		return err
 	}
@@ -525,18 +530,37 @@ func (ps *persistence) save(ctx context.Context, c *client.Client, o *solveOptio
 // the result packIn made.
 func (ps *persistence) pack(u *cacheUse) llb.State {
 	out := persistOut
-	// content digests what tools care about: the sorted paths with mode,
-	// owner and type, and each file's data; not mtimes or tar's order.
-	script := fmt.Sprintf(`set -e; cd %[1]s; tar -cf %[2]s/cache.tar .; `+
-		`sha256sum %[2]s/cache.tar | cut -d' ' -f1 > %[2]s/sum; `+
-		`{ find . -print0 | sort -z | xargs -0 -r stat -c '%%n %%a %%u %%g %%F'; `+
-		`find . -type f -print0 | sort -z | xargs -0 -r sha256sum; } | sha256sum | cut -d' ' -f1 > %[2]s/content # %[3]s`,
-		shellQuote(u.mount.Dest), out, ps.nonce)
-	st, err := u.run(ps.def, script, llb.AddMount(out, llb.Scratch()))
+	st, err := u.run(ps.def, "save", packScript(u.mount.Dest, out, u.leave)+" # "+ps.nonce, llb.AddMount(out, llb.Scratch()))
 	if err != nil {
 		return llb.Scratch().Async(func(context.Context, llb.State, *llb.Constraints) (llb.State, error) { return llb.State{}, err })
 	}
 	return st.GetMount(out)
+}
+
+// packScript is the shell script that packs the cache mounted at dir into
+// out/cache.tar, with the tarball's checksum in out/sum and the digest of
+// the cache's contents in out/content: the sorted paths with mode, owner
+// and type, and each file's data; not mtimes or tar's order. The files in
+// leave (relative to dir) are left out of both, where tar can leave them
+// out (GNU tar; busybox's has no --exclude, and keeps them).
+func packScript(dir, out string, leave []string) string {
+	tarCmd := fmt.Sprintf(`tar -cf %s/cache.tar .; list() { find . "$@"; }`, out)
+	if len(leave) > 0 {
+		var tarEx, findEx string
+		for _, f := range leave {
+			// Anchored at the cache's root, as tar and find name its files.
+			p := strings.ReplaceAll("./"+path.Clean(f), "'", `'\''`)
+			tarEx += " --exclude='" + p + "'"
+			findEx += " ! -path '" + p + "'"
+		}
+		tarCmd = fmt.Sprintf(`if tar%[2]s -cf %[1]s/cache.tar . 2>/dev/null; then list() { find .%[3]s "$@"; }; else %[4]s; fi`,
+			out, tarEx, findEx, tarCmd)
+	}
+	return fmt.Sprintf(`set -e; cd %[1]s; %[3]s; `+
+		`sha256sum %[2]s/cache.tar | cut -d' ' -f1 > %[2]s/sum; `+
+		`{ list -print0 | sort -z | xargs -0 -r stat -c '%%n %%a %%u %%g %%F'; `+
+		`list -type f -print0 | sort -z | xargs -0 -r sha256sum; } | sha256sum | cut -d' ' -f1 > %[2]s/content`,
+		shellQuote(dir), out, tarCmd)
 }
 
 // export exports u's packed cache to its artifact.

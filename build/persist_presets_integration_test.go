@@ -1,7 +1,9 @@
 package build_test
 
 import (
+	"archive/tar"
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -66,6 +68,9 @@ func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
 		if !m.Exported {
 			t.Errorf("cache %s was not saved: %+v", m.ID, m)
 		}
+		if m.Target == "/var/cache/apt" {
+			checkAptArtifact(t, m)
+		}
 	}
 
 	second, err := build.Solve(ctxT(t), freshBuilder(t, env),
@@ -96,4 +101,34 @@ func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
 	if restored != len(second.Report.CacheMounts) || restored != 4 {
 		t.Errorf("restored %d of %d caches, want the 4 of apt and go", restored, len(second.Report.CacheMounts))
 	}
+}
+
+// checkAptArtifact checks that the saved /var/cache/apt holds the
+// downloaded packages but not apt's binary caches, which apt rebuilds from
+// the package lists (the preset marks them Regenerable).
+func checkAptArtifact(t *testing.T, m build.MountReport) {
+	t.Helper()
+	var names []string
+	testenv.WalkImage(t, testenv.Pull(t, m.Artifact), func(p string, h *tar.Header, r io.Reader) {
+		if p != "cache.tar" {
+			return
+		}
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			names = append(names, h.Name)
+		}
+	})
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "./archives/gcc-12_") }) {
+		t.Errorf("the saved apt cache lacks gcc's package: %v", names)
+	}
+	for _, bin := range []string{"./pkgcache.bin", "./srcpkgcache.bin"} {
+		if slices.Contains(names, bin) {
+			t.Errorf("the saved apt cache holds %s, which apt rebuilds on its own", bin)
+		}
+	}
+	t.Logf("saved apt cache: %d entries, %d bytes", len(names), m.ExportedBytes)
 }

@@ -430,12 +430,13 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	// Client-side checks on the graph as it marshals without a builder:
 	// the stage's own mistakes, then what the session must provide.
 	localID := localUniqueID(o.locals)
-	defs := make([]*llb.Definition, len(ps)) // unresolved, per platform
+	plans := make([]marshalled, len(ps)) // unresolved, per platform
 	if err := s.mistakes(); err != nil {
 		errs = append(errs, err)
 	} else {
 		for i, p := range ps {
-			def, err := s.state(newMarshalEnv(nil, p)).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
+			env := newMarshalEnv(nil, p)
+			def, err := s.state(env).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
 			if err == nil {
 				err = checkSession(def, &o)
 			}
@@ -443,7 +444,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 				errs = append(errs, err)
 				break
 			}
-			defs[i] = def
+			plans[i] = marshalled{def: def, regenerable: env.regenerable}
 		}
 	}
 	if len(o.ssh) > 0 && len(errs) == 0 {
@@ -463,7 +464,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	eg, ectx := errgroup.WithContext(ctx)
 	for i, p := range ps {
 		eg.Go(func() error {
-			r, err := solvePlatform(ectx, b, s, p, defs[i], localID, &o, len(ps) > 1, disp.in)
+			r, err := solvePlatform(ectx, b, s, p, plans[i], localID, &o, len(ps) > 1, disp.in)
 			if r != nil {
 				results[i] = *r
 			}
@@ -491,16 +492,22 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	return res, nil
 }
 
-// solvePlatform solves s for p on the daemon b routes p to. def is s
+// marshalled is a stage marshalled for a platform without a builder.
+type marshalled struct {
+	def         *llb.Definition
+	regenerable map[string][]string // cache id: files a tool rebuilds on its own
+}
+
+// solvePlatform solves s for p on the daemon b routes p to. m is s
 // marshalled for p without a builder.
-func solvePlatform(ctx context.Context, b Builder, s Stage, p ocispecs.Platform, def *llb.Definition, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus) (*PlatformResult, error) {
+func solvePlatform(ctx context.Context, b Builder, s Stage, p ocispecs.Platform, m marshalled, localID string, o *solveOptions, multi bool, display chan<- *client.SolveStatus) (*PlatformResult, error) {
 	c, name, release, err := b.Acquire(ctx, p, o.key)
 	if err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
 	var ps *persistence
 	if o.persist != nil {
-		if ps, err = newPersistence(o, s, p, def, localID); err != nil {
+		if ps, err = newPersistence(o, s, p, m, localID); err != nil {
 			release(err)
 			return nil, err
 		}

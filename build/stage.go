@@ -44,10 +44,13 @@ type marshalEnv struct {
 	resolver llb.ImageMetaResolver // nil: image configurations are not resolved
 	platform ocispecs.Platform     // the platform the graph is marshalled for
 	memo     map[*node]llb.State
+	// regenerable lists, per cache id, the files in the cache that its
+	// preset says the tool rebuilds on its own; persistence leaves them out.
+	regenerable map[string][]string
 }
 
 func newMarshalEnv(r llb.ImageMetaResolver, p ocispecs.Platform) *marshalEnv {
-	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}}
+	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}, regenerable: map[string][]string{}}
 }
 
 // state returns s's llb.State in e.

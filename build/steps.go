@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/buildkit/client/llb"
 
+	"github.com/larder-build/larder/cache"
 	"github.com/larder-build/larder/mounts"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -33,6 +34,10 @@ type warner interface{ Warnings(args []string) []string }
 type platformer interface {
 	ForPlatform(p ocispecs.Platform) llb.RunOption
 }
+
+// cacheLister is an llb.RunOption that describes its cache mounts: every
+// preset, once its platform is settled.
+type cacheLister interface{ Caches() []cache.CacheDir }
 
 // Run runs the shell command cmd with /bin/sh -c on s and returns the
 // resulting filesystem. opts are any llb.RunOption: mounts, presets, and raw
@@ -83,6 +88,15 @@ func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Sta
 			}
 			if pf, ok := o.(platformer); ok {
 				o = pf.ForPlatform(p)
+			}
+			if cl, ok := o.(cacheLister); ok {
+				for _, c := range cl.Caches() {
+					for _, f := range c.Regenerable {
+						if !slices.Contains(e.regenerable[c.ID], f) {
+							e.regenerable[c.ID] = append(e.regenerable[c.ID], f)
+						}
+					}
+				}
 			}
 			ro = append(ro, o)
 		}

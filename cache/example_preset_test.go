@@ -27,15 +27,15 @@ func ExampleApt() {
 	fmt.Println("stage:", img.Err())
 
 	for _, c := range apt.For(linuxAMD64).Caches() {
-		fmt.Println(c.Target, c.Sharing, c.ID)
+		fmt.Println(c.Target, c.Sharing, c.ID, c.Regenerable)
 	}
 	for _, f := range apt.Files() {
 		fmt.Printf("%s %q\n", f.Path, f.Content)
 	}
 	// Output:
 	// stage: <nil>
-	// /var/cache/apt locked larder/shop/apt/var/cache/apt@linux/amd64
-	// /var/lib/apt locked larder/shop/apt/var/lib/apt@linux/amd64
+	// /var/cache/apt locked larder/shop/apt/var/cache/apt@linux/amd64 [pkgcache.bin srcpkgcache.bin]
+	// /var/lib/apt locked larder/shop/apt/var/lib/apt@linux/amd64 []
 	// /etc/apt/apt.conf.d/docker-clean ""
 	// /etc/apt/apt.conf.d/larder-keep-cache "APT::Keep-Downloaded-Packages \"true\";\nBinary::apt::APT::Keep-Downloaded-Packages \"true\";\n"
 }

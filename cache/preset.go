@@ -61,6 +61,7 @@ type presetCache struct {
 	target         string
 	sharing        mounts.SharingMode
 	acrossPlatform bool
+	regenerable    []string
 }
 
 type envVar struct{ name, value string }
@@ -74,6 +75,11 @@ type CacheDir struct {
 	ID string
 	// Sharing says how steps that run at the same time use the cache.
 	Sharing mounts.SharingMode
+	// Regenerable lists files in the cache, relative to Target, that the
+	// tool rebuilds on its own from the rest of the cache when they are
+	// missing, such as apt's pkgcache.bin. build.PersistCacheMounts leaves
+	// them out of the artifacts it saves.
+	Regenerable []string
 }
 
 // File is a read-only file a Preset shows a step, mounted over Path. It is
@@ -157,7 +163,7 @@ func (p *Preset) Caches() []CacheDir {
 	}
 	out := make([]CacheDir, 0, len(p.caches))
 	for _, c := range p.caches {
-		out = append(out, CacheDir{Target: c.target, ID: p.cacheID(c), Sharing: c.sharing})
+		out = append(out, CacheDir{Target: c.target, ID: p.cacheID(c), Sharing: c.sharing, Regenerable: slices.Clone(c.regenerable)})
 	}
 	return out
 }
@@ -744,8 +750,8 @@ func (p *Preset) cacheIndexes(c *presetConfig, option string, targets []string) 
 	return out
 }
 
-func (p *Preset) addCache(target string, sharing mounts.SharingMode) {
-	p.caches = append(p.caches, presetCache{target: target, sharing: sharing})
+func (p *Preset) addCache(target string, sharing mounts.SharingMode, regenerable ...string) {
+	p.caches = append(p.caches, presetCache{target: target, sharing: sharing, regenerable: regenerable})
 }
 
 func (p *Preset) setEnv(name, value string) {

@@ -39,6 +39,11 @@ Binary::apt::APT::Keep-Downloaded-Packages "true";
 // `rm -f /etc/apt/apt.conf.d/docker-clean`: in the step the file is a mount
 // point, which rm cannot remove (Warnings says so).
 //
+// apt's binary caches, /var/cache/apt/pkgcache.bin and srcpkgcache.bin
+// (tens of megabytes, rebuilt from the package lists in about a second),
+// are Regenerable: they stay in the cache on the builder, and
+// build.PersistCacheMounts leaves them out of its artifacts.
+//
 // /var/lib/apt also holds apt's extended_states, the record of which
 // packages were installed as dependencies; with the preset it stays in the
 // cache, so the image's record is the base image's.
@@ -48,7 +53,8 @@ Binary::apt::APT::Keep-Downloaded-Packages "true";
 // cache key.
 func Apt(opts ...AptOption) *Preset {
 	return newPreset("apt", opts, func(c *presetConfig, p *Preset) {
-		p.addCache("/var/cache/apt", mounts.Locked)
+		// apt rebuilds its binary caches from the package lists.
+		p.addCache("/var/cache/apt", mounts.Locked, "pkgcache.bin", "srcpkgcache.bin")
 		p.addCache("/var/lib/apt", mounts.Locked)
 		p.files = []File{
 			{Path: aptDockerClean, Content: ""},
