@@ -384,11 +384,21 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Tail returns the last n lines written.
+// Tail returns the last n lines written, leaving out Go stack frames (a
+// function's name, then its file and line indented by a tab), which
+// buildkitd prints after the message of a fatal error.
 func (t *tailBuffer) Tail(n int) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	lines := bytes.Split(bytes.TrimRight(t.buf, "\n"), []byte("\n"))
+	all := bytes.Split(bytes.TrimRight(t.buf, "\n"), []byte("\n"))
+	var lines [][]byte
+	for i, l := range all {
+		frame := bytes.HasPrefix(l, []byte("\t")) ||
+			i+1 < len(all) && bytes.HasPrefix(all[i+1], []byte("\t")) && !bytes.ContainsAny(l, " \t")
+		if !frame {
+			lines = append(lines, l)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
