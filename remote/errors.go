@@ -118,9 +118,14 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // ConnectionError reports a call to a builder that failed because the
 // connection is down or was lost, such as a solve whose daemon died or
-// stopped answering keepalive pings. It wraps gRPC's error, whose code is
-// Unavailable. A solve that fails with it can be retried on another builder:
-// a [Fleet] marks the member down when the solve's release reports it.
+// stopped answering keepalive pings. A solve that fails with it can be
+// retried on another builder: a [Fleet] marks the member down when the
+// solve's release reports it. Find it with errors.As.
+//
+// It does not unwrap to gRPC's error: BuildKit's client rebuilds every
+// error that carries a gRPC status from that status alone, which would
+// lose this type, so status.Code reports Unknown for it; Err keeps gRPC's
+// error, whose code is Unavailable.
 type ConnectionError struct {
 	// Builder is the name of the builder.
 	Builder string
@@ -134,9 +139,6 @@ type ConnectionError struct {
 func (e *ConnectionError) Error() string {
 	return fmt.Sprintf("remote: lost the connection to builder %s (%s): %v", e.Builder, e.Address, e.Err)
 }
-
-// Unwrap returns the underlying error, for errors.Is and errors.As.
-func (e *ConnectionError) Unwrap() error { return e.Err }
 
 // UnsupportedPlatformError reports a platform that no worker of a builder runs.
 type UnsupportedPlatformError struct {

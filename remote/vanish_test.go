@@ -77,16 +77,22 @@ func TestSolveFailsWhenBuilderIsKilled(t *testing.T) {
 	if errors.Is(r.err, context.DeadlineExceeded) || sctx.Err() != nil {
 		t.Fatalf("the solve ended by its context's deadline, not by noticing the builder died: %v", r.err)
 	}
-	// As in the freeze test: the type survives only on the status stream;
-	// the message names the builder on every path.
 	if !strings.Contains(r.err.Error(), "lost the connection to builder doomed") {
 		t.Errorf("error %v does not name the builder doomed", r.err)
 	}
-	if ce := (*remote.ConnectionError)(nil); errors.As(r.err, &ce) && ce.Builder != "doomed" {
-		t.Errorf("ConnectionError names builder %q, want doomed", ce.Builder)
+	if ce := (*remote.ConnectionError)(nil); !errors.As(r.err, &ce) || ce.Builder != "doomed" {
+		t.Errorf("error %v (%T) is not a *remote.ConnectionError naming builder doomed", r.err, r.err)
 	}
 	if st := fleet.Members()[0]; st.State != remote.StateDown {
 		t.Errorf("doomed after its solve lost the connection: %v, want down", st.State)
+	}
+	// A unary call gets the type too, although BuildKit's client rebuilds
+	// errors that carry a gRPC status.
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = doomed.Client().ListWorkers(lctx)
+	lcancel()
+	if ce := (*remote.ConnectionError)(nil); !errors.As(err, &ce) || ce.Builder != "doomed" {
+		t.Errorf("ListWorkers on the killed builder: %v (%T), want a *remote.ConnectionError naming doomed", err, err)
 	}
 
 	// The same build again: the gate answers at once now.
@@ -135,16 +141,14 @@ func TestSolveFailsWhenBuilderFreezes(t *testing.T) {
 	if errors.Is(r.err, context.DeadlineExceeded) || sctx.Err() != nil {
 		t.Fatalf("the solve ended by its context's deadline, not by keepalive: %v", r.err)
 	}
-	// Which RPC notices first depends on timing. On the status stream the
-	// *remote.ConnectionError reaches Solve's caller; on a unary call
-	// BuildKit's client rebuilds the error from its gRPC status, which
-	// keeps the message but not the type. Either way the message names
-	// the builder and the cause.
+	// Which RPC notices first (the status stream or a unary call) depends
+	// on timing; either way the type reaches Solve's caller, and the
+	// message names the builder and the cause.
 	if msg := r.err.Error(); !strings.Contains(msg, "builder frozen") || !strings.Contains(msg, "keepalive") {
 		t.Errorf("error %v does not name the builder frozen and keepalive", r.err)
 	}
-	if ce := (*remote.ConnectionError)(nil); errors.As(r.err, &ce) && ce.Builder != "frozen" {
-		t.Errorf("ConnectionError names builder %q, want frozen", ce.Builder)
+	if ce := (*remote.ConnectionError)(nil); !errors.As(r.err, &ce) || ce.Builder != "frozen" {
+		t.Errorf("error %v (%T) is not a *remote.ConnectionError naming builder frozen", r.err, r.err)
 	}
 	if d := r.at.Sub(stopped); d > 40*time.Second {
 		t.Errorf("keepalive took %v to notice, want about 10s + 5s", d)
