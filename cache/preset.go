@@ -78,7 +78,8 @@ type CacheDir struct {
 	// Regenerable lists files in the cache, relative to Target, that the
 	// tool rebuilds on its own from the rest of the cache when they are
 	// missing, such as apt's pkgcache.bin. build.PersistCacheMounts leaves
-	// them out of the artifacts it saves.
+	// them out of the artifacts it saves when the preset is an option of a
+	// build step (Run or RunArgs); on raw llb it cannot tell them.
 	Regenerable []string
 }
 
