@@ -52,9 +52,8 @@ func Binary(path string) StartOption {
 
 // StateDir sets the directory that holds the daemon's state (its --root)
 // and its configuration; its sockets live in a short temporary directory of
-// their own. A state dir keeps cache mounts and layer
-// cache between runs. The default is a new temporary directory removed on
-// Close.
+// their own. A state dir keeps cache mounts and layer cache between runs.
+// The default is a new temporary directory removed on Close.
 func StateDir(dir string) StartOption {
 	return func(o *startOptions) error {
 		if !filepath.IsAbs(dir) {
