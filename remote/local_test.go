@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,9 +96,13 @@ func TestStartKeepsItsSocketsToItself(t *testing.T) {
 	}
 	var paths []string
 	for _, line := range strings.Split(string(table), "\n")[1:] {
-		// Num RefCount Protocol Flags Type St Inode Path
+		// Num RefCount Protocol Flags Type St Inode Path; the flag
+		// __SO_ACCEPTCON (0x10000) marks a listening socket.
 		f := strings.Fields(line)
-		if len(f) == 8 && inodes[f[6]] && strings.HasPrefix(f[7], "/") {
+		if len(f) != 8 || !inodes[f[6]] || !strings.HasPrefix(f[7], "/") {
+			continue
+		}
+		if flags, err := strconv.ParseUint(f[3], 16, 32); err == nil && flags&0x10000 != 0 {
 			paths = append(paths, f[7])
 		}
 	}
