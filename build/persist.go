@@ -549,9 +549,9 @@ func packScript(dir, out string, leave []string) string {
 		var tarEx, findEx string
 		for _, f := range leave {
 			// Anchored at the cache's root, as tar and find name its files.
-			p := strings.ReplaceAll("./"+path.Clean(f), "'", `'\''`)
-			tarEx += " --exclude='" + p + "'"
-			findEx += " ! -path '" + p + "'"
+			p := "./" + shellQuote(f)
+			tarEx += " --exclude=" + p
+			findEx += " ! -path " + p
 		}
 		tarCmd = fmt.Sprintf(`if tar%[2]s -cf %[1]s/cache.tar . 2>/dev/null; then list() { find .%[3]s "$@"; }; else %[4]s; fi`,
 			out, tarEx, findEx, tarCmd)
