@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/larder-build/larder/build"
+	"github.com/larder-build/larder/internal/daemon"
 	"github.com/larder-build/larder/remote"
 )
 
@@ -160,10 +159,7 @@ func Builder(t testing.TB) build.Builder {
 	t.Helper()
 	b, err := get(t)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("buildtest: no builder (CI=true, so this fails): %v", err)
-		}
-		t.Skipf("buildtest: no builder: %v", err)
+		daemon.SkipUnlessCI(t, "buildtest: no builder", err)
 	}
 	return b
 }
@@ -209,7 +205,7 @@ func startLocal(ctx context.Context) (*remote.Builder, *localState, error) {
 	parent := os.TempDir()
 	// One lock over the sweep and the making of a new directory, so that a
 	// test binary never sweeps a directory another one has just made.
-	unlockParent, err := flock(filepath.Join(parent, "larder-buildtest.lock"), true)
+	unlockParent, err := daemon.Lock(filepath.Join(parent, "larder-buildtest.lock"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -219,13 +215,19 @@ func startLocal(ctx context.Context) (*remote.Builder, *localState, error) {
 		unlockParent()
 		return nil, nil, err
 	}
-	unlock, err := flock(filepath.Join(dir, "in-use.lock"), false)
+	unlock, err := daemon.TryLock(filepath.Join(dir, "in-use.lock"))
 	unlockParent()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	opts := append([]remote.StartOption{remote.Binary(buildkitd()), remote.StateDir(dir)}, startOpts...)
+	// buildkitd in PATH, else the one Larder's scripts/setup installs, else
+	// "buildkitd" for remote.Start to report as missing.
+	bin, err := daemon.LookPath("buildkitd")
+	if err != nil {
+		bin = "buildkitd"
+	}
+	opts := append([]remote.StartOption{remote.Binary(bin), remote.StateDir(dir)}, startOpts...)
 
 	// The daemon gets SIGKILL when the thread that started it exits. Go
 	// ends threads only when a goroutine locked to one exits, so start it
@@ -259,52 +261,11 @@ func startLocal(ctx context.Context) (*remote.Builder, *localState, error) {
 func removeStale(parent string) {
 	dirs, _ := filepath.Glob(filepath.Join(parent, stateDirPattern+"*"))
 	for _, d := range dirs {
-		unlock, err := flock(filepath.Join(d, "in-use.lock"), false)
+		unlock, err := daemon.TryLock(filepath.Join(d, "in-use.lock"))
 		if err != nil {
 			continue // in use, or not ours
 		}
 		os.RemoveAll(d)
 		unlock()
 	}
-}
-
-// flock takes an exclusive lock on the file at path, creating it. It waits
-// for the lock when wait is true, and otherwise fails at once when another
-// process holds it.
-func flock(path string, wait bool) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	how := syscall.LOCK_EX
-	if !wait {
-		how |= syscall.LOCK_NB
-	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
-}
-
-// buildkitd returns the daemon executable: buildkitd in PATH, else the one
-// Larder's scripts/setup installs, else "buildkitd" for remote.Start to
-// report as missing.
-func buildkitd() string {
-	if p, err := exec.LookPath("buildkitd"); err == nil {
-		return p
-	}
-	dir := os.Getenv("LARDER_CACHE")
-	if dir == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			return "buildkitd"
-		}
-		dir = filepath.Join(c, "larder")
-	}
-	p := filepath.Join(dir, "bin", "buildkitd")
-	if _, err := os.Stat(p); err != nil {
-		return "buildkitd"
-	}
-	return p
 }

@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/larder-build/larder/internal/daemon"
 	"github.com/larder-build/larder/remote"
 )
 
@@ -48,22 +48,21 @@ type Env struct {
 }
 
 // CacheDir is where setup and the environment keep what they build:
-// $LARDER_CACHE, else ~/.cache/larder.
+// daemon.CacheDir ($LARDER_CACHE, else ~/.cache/larder), or "larder" in the
+// temporary directory when the user has no cache directory.
 func CacheDir() string {
-	if d := os.Getenv("LARDER_CACHE"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
+	d, err := daemon.CacheDir()
 	if err != nil {
-		d = os.TempDir()
+		return filepath.Join(os.TempDir(), "larder")
 	}
-	return filepath.Join(d, "larder")
+	return d
 }
 
 // buildkitd returns the daemon binary: buildkitd in PATH, else the one
-// scripts/setup built.
+// scripts/setup built, else the path where setup puts it, for remote.Start
+// to report as missing.
 func buildkitd() string {
-	if p, err := exec.LookPath("buildkitd"); err == nil {
+	if p, err := daemon.LookPath("buildkitd"); err == nil {
 		return p
 	}
 	return filepath.Join(CacheDir(), "bin", "buildkitd")
@@ -179,8 +178,5 @@ func Get(t testing.TB) *Env {
 // when CI=true: in CI a missing builder is a failure, not a skip.
 func Unavailable(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("integration environment unavailable (CI=true, so this fails): %v", err)
-	}
-	t.Skipf("integration environment unavailable: %v", err)
+	daemon.SkipUnlessCI(t, "integration environment unavailable", err)
 }
