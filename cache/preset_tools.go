@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/larder-build/larder/cache/internal/shell"
 	"github.com/larder-build/larder/mounts"
 )
 
@@ -183,20 +184,20 @@ func optionValue(args []string, name string) (string, bool) {
 	return "", false
 }
 
-func aptWarnings(p *Preset, cmds []shellCommand) []string {
+func aptWarnings(p *Preset, cmds []shell.Command) []string {
 	var out []string
 	for _, c := range cmds {
-		switch c.name() {
+		switch c.Name() {
 		case "apt-get", "apt", "aptitude":
-			sub, _ := firstOperand(c.args, "-o", "-c", "-t", "--option", "--config-file", "--target-release")
+			sub, _ := firstOperand(c.Args, "-o", "-c", "-t", "--option", "--config-file", "--target-release")
 			switch sub {
 			case "clean", "autoclean", "auto-clean", "distclean", "dist-clean":
-				out = append(out, fmt.Sprintf("apt preset: %q empties the cache at /var/cache/apt; the cache is not part of the image, so this saves no space and the next build downloads the packages again: leave it out", c.text()))
+				out = append(out, fmt.Sprintf("apt preset: %q empties the cache at /var/cache/apt; the cache is not part of the image, so this saves no space and the next build downloads the packages again: leave it out", c.Text()))
 			}
 		case "rm":
-			for _, a := range c.args[1:] {
+			for _, a := range c.Args[1:] {
 				if path.IsAbs(a) && path.Clean(a) == aptDockerClean {
-					out = append(out, fmt.Sprintf("apt preset: %q fails: the preset mounts an empty file over %s for the step, so it does not delete packages, and rm cannot remove a mount point: leave it out", c.text(), aptDockerClean))
+					out = append(out, fmt.Sprintf("apt preset: %q fails: the preset mounts an empty file over %s for the step, so it does not delete packages, and rm cannot remove a mount point: leave it out", c.Text(), aptDockerClean))
 				}
 			}
 		}
@@ -205,27 +206,27 @@ func aptWarnings(p *Preset, cmds []shellCommand) []string {
 }
 
 // isPip reports whether c runs pip, and returns pip's arguments.
-func isPip(c shellCommand) ([]string, bool) {
-	name := c.name()
+func isPip(c shell.Command) ([]string, bool) {
+	name := c.Name()
 	if name == "pip" || strings.HasPrefix(name, "pip3") || strings.HasPrefix(name, "pip2") {
-		return c.args, true
+		return c.Args, true
 	}
 	if strings.HasPrefix(name, "python") || strings.HasPrefix(name, "pypy") {
-		for i := 1; i+1 < len(c.args); i++ {
-			if c.args[i] == "-m" && c.args[i+1] == "pip" {
-				return c.args[i+1:], true
+		for i := 1; i+1 < len(c.Args); i++ {
+			if c.Args[i] == "-m" && c.Args[i+1] == "pip" {
+				return c.Args[i+1:], true
 			}
 		}
 	}
 	return nil, false
 }
 
-func pipWarnings(p *Preset, cmds []shellCommand) []string {
+func pipWarnings(p *Preset, cmds []shell.Command) []string {
 	dir := p.caches[0].target
 	var out []string
 	for _, c := range cmds {
-		for _, a := range c.assigns {
-			if a.name == "PIP_NO_CACHE_DIR" {
+		for _, a := range c.Assigns {
+			if a.Name == "PIP_NO_CACHE_DIR" {
 				out = append(out, fmt.Sprintf("pip preset: PIP_NO_CACHE_DIR turns pip's cache off, so the cache at %s saves nothing: leave it out (the cache is not part of the image)", dir))
 			}
 		}
@@ -244,46 +245,46 @@ func pipWarnings(p *Preset, cmds []shellCommand) []string {
 		}
 		if sub, rest := firstOperand(args, "--cache-dir", "--index-url", "-i", "--log", "--proxy", "--timeout", "--retries", "--exists-action", "--trusted-host", "--cert", "--client-cert", "--python", "-r", "-c", "-e", "-t", "--target", "--prefix", "--root", "--extra-index-url", "-f", "--find-links"); sub == "cache" {
 			if op, _ := firstOperand(append([]string{"cache"}, rest...)); op == "purge" || op == "remove" || op == "rm" {
-				out = append(out, fmt.Sprintf("pip preset: %q empties the cache at %s; the cache is not part of the image, so this saves no space: leave it out", c.text(), dir))
+				out = append(out, fmt.Sprintf("pip preset: %q empties the cache at %s; the cache is not part of the image, so this saves no space: leave it out", c.Text(), dir))
 			}
 		}
 	}
 	return out
 }
 
-func npmWarnings(p *Preset, cmds []shellCommand) []string {
+func npmWarnings(p *Preset, cmds []shell.Command) []string {
 	dir := p.caches[0].target
 	var out []string
 	for _, c := range cmds {
-		if c.name() != "npm" {
+		if c.Name() != "npm" {
 			continue
 		}
-		sub, rest := firstOperand(c.args, "--cache", "--prefix", "--registry", "--loglevel", "-w", "--workspace")
+		sub, rest := firstOperand(c.Args, "--cache", "--prefix", "--registry", "--loglevel", "-w", "--workspace")
 		if sub == "cache" {
 			if op, _ := firstOperand(append([]string{"cache"}, rest...)); op == "clean" || op == "clear" || op == "rm" {
-				out = append(out, fmt.Sprintf("npm preset: %q empties the cache at %s; the cache is not part of the image, so this saves no space and the next build downloads every package again: leave it out", c.text(), dir))
+				out = append(out, fmt.Sprintf("npm preset: %q empties the cache at %s; the cache is not part of the image, so this saves no space and the next build downloads every package again: leave it out", c.Text(), dir))
 			}
 		}
-		if v, ok := optionValue(c.args, "--cache"); ok && path.Clean(v) != dir {
+		if v, ok := optionValue(c.Args, "--cache"); ok && path.Clean(v) != dir {
 			out = append(out, fmt.Sprintf("npm preset: --cache %s points npm away from the preset's cache at %s, so the cache saves nothing: leave it out", v, dir))
 		}
 	}
 	return out
 }
 
-func goWarnings(p *Preset, cmds []shellCommand) []string {
+func goWarnings(p *Preset, cmds []shell.Command) []string {
 	var out []string
 	for _, c := range cmds {
-		if c.name() != "go" {
+		if c.Name() != "go" {
 			continue
 		}
-		if sub, rest := firstOperand(c.args); sub == "clean" {
+		if sub, rest := firstOperand(c.Args); sub == "clean" {
 			for _, a := range rest {
 				switch strings.TrimPrefix(a, "-") {
 				case "-modcache", "modcache":
-					out = append(out, fmt.Sprintf("go preset: %q empties the module cache at %s, so the next build downloads every module again: leave it out (the cache is not part of the image)", c.text(), p.caches[0].target))
+					out = append(out, fmt.Sprintf("go preset: %q empties the module cache at %s, so the next build downloads every module again: leave it out (the cache is not part of the image)", c.Text(), p.caches[0].target))
 				case "-cache", "cache":
-					out = append(out, fmt.Sprintf("go preset: %q empties the build cache at %s, so the next build compiles everything again: leave it out (the cache is not part of the image)", c.text(), p.caches[1].target))
+					out = append(out, fmt.Sprintf("go preset: %q empties the build cache at %s, so the next build compiles everything again: leave it out (the cache is not part of the image)", c.Text(), p.caches[1].target))
 				}
 			}
 		}
@@ -291,23 +292,23 @@ func goWarnings(p *Preset, cmds []shellCommand) []string {
 	return out
 }
 
-func cargoWarnings(p *Preset, cmds []shellCommand) []string {
+func cargoWarnings(p *Preset, cmds []shell.Command) []string {
 	target := p.caches[2].target
 	var out []string
 	for _, c := range cmds {
-		if c.name() != "cargo" {
+		if c.Name() != "cargo" {
 			continue
 		}
-		sub, rest := firstOperand(c.args, "-C", "--config", "-Z", "--color")
+		sub, rest := firstOperand(c.Args, "-C", "--config", "-Z", "--color")
 		if sub == "clean" {
 			onePackage := slices.ContainsFunc(rest, func(a string) bool {
 				return a == "-p" || a == "--package" || strings.HasPrefix(a, "--package=") || strings.HasPrefix(a, "-p") && len(a) > 2
 			})
 			if !onePackage {
-				out = append(out, fmt.Sprintf("cargo preset: %q empties the target directory %s, so the build compiles everything again: leave it out (the cache is not part of the image)", c.text(), target))
+				out = append(out, fmt.Sprintf("cargo preset: %q empties the target directory %s, so the build compiles everything again: leave it out (the cache is not part of the image)", c.Text(), target))
 			}
 		}
-		if v, ok := optionValue(c.args, "--target-dir"); ok && path.Clean(v) != target {
+		if v, ok := optionValue(c.Args, "--target-dir"); ok && path.Clean(v) != target {
 			out = append(out, fmt.Sprintf("cargo preset: --target-dir %s builds outside the preset's target directory %s, so the cache saves nothing: leave it out and copy from $CARGO_TARGET_DIR", v, target))
 		}
 	}

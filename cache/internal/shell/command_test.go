@@ -1,4 +1,4 @@
-package cache
+package shell
 
 import (
 	"fmt"
@@ -6,17 +6,17 @@ import (
 	"testing"
 )
 
-func TestCommandsOf(t *testing.T) {
+func TestCommands(t *testing.T) {
 	vars := map[string]string{"HOME": "/root", "PIP_CACHE_DIR": "/root/.cache/pip"}
 	sh := func(s string) []string { return []string{"/bin/sh", "-c", s} }
-	show := func(cmds []shellCommand) string {
+	show := func(cmds []Command) string {
 		var parts []string
 		for _, c := range cmds {
 			var s []string
-			for _, a := range c.assigns {
-				s = append(s, a.name+"="+a.value)
+			for _, a := range c.Assigns {
+				s = append(s, a.Name+"="+a.Value)
 			}
-			s = append(s, c.args...)
+			s = append(s, c.Args...)
 			parts = append(parts, "["+strings.Join(s, "|")+"]")
 		}
 		return strings.Join(parts, " ")
@@ -55,33 +55,20 @@ func TestCommandsOf(t *testing.T) {
 		{sh(""), ""},
 	}
 	for _, tt := range tests {
-		if got := show(commandsOf(tt.argv, vars)); got != tt.want {
-			t.Errorf("commandsOf(%q)\n got %s\nwant %s", tt.argv, got, tt.want)
+		if got := show(Commands(tt.argv, vars)); got != tt.want {
+			t.Errorf("Commands(%q)\n got %s\nwant %s", tt.argv, got, tt.want)
 		}
 	}
 }
 
 // Nested shells and eval stop at a depth; odd input does not panic.
-func TestCommandsOfBounded(t *testing.T) {
+func TestCommandsBounded(t *testing.T) {
 	script := "x"
 	for i := 0; i < 20; i++ {
 		script = fmt.Sprintf("sh -c %q", script)
 	}
-	commandsOf([]string{"sh", "-c", script}, nil)
+	Commands([]string{"sh", "-c", script}, nil)
 	for _, s := range []string{"$", "${", "$(", "`", "\\", "'", "\"", "<<", "<<EOF", "2>", "&", "|&", "~", "a=b=c", "=x", "))(("} {
-		commandsOf([]string{"sh", "-c", s}, map[string]string{"HOME": ""})
+		Commands([]string{"sh", "-c", s}, map[string]string{"HOME": ""})
 	}
-}
-
-func FuzzPresetWarnings(f *testing.F) {
-	for _, s := range []string{"pip install --no-cache-dir x", "rm -rf /var/lib/apt/lists/*", "cat <<EOF\nx\nEOF", "a 'b' \"$c\" `d` $(e)"} {
-		f.Add(s)
-	}
-	presets := []*Preset{Apt(), Pip(), Npm(), Go(), Cargo()}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, p := range presets {
-			p.Warnings([]string{"/bin/sh", "-c", s})
-			p.Warnings(strings.Fields(s))
-		}
-	})
 }
