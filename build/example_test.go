@@ -174,13 +174,13 @@ func ExampleLocal() {
 func ExampleReport_String() {
 	start := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	r := &build.Report{
-		Builder:  "buildkitd-0",
-		Platform: "linux/amd64",
+		Builders:  []string{"buildkitd-0"},
+		Platforms: []string{"linux/amd64"},
 		Steps: []build.Step{
-			{Name: "[1/4] docker-image://docker.io/library/golang:1.23", Kind: "source", Cached: true},
-			{Name: "[2/4] /bin/sh -c go mod download", Kind: "exec", Cached: true},
-			{Name: "[3/4] /bin/sh -c go build -o /out/app ./...", Kind: "exec", Started: start, Completed: start.Add(12345 * time.Millisecond)},
-			{Name: "[4/4] /bin/sh -c go test ./...", Kind: "exec", Started: start.Add(13 * time.Second), Completed: start.Add(14 * time.Second), Error: "exit code: 1"},
+			{Name: "[1/4] docker-image://docker.io/library/golang:1.23", Kind: build.SourceStep, Cached: true},
+			{Name: "[2/4] /bin/sh -c go mod download", Kind: build.ExecStep, Cached: true},
+			{Name: "[3/4] /bin/sh -c go build -o /out/app ./...", Kind: build.ExecStep, Started: start, Completed: start.Add(12345 * time.Millisecond)},
+			{Name: "[4/4] /bin/sh -c go test ./...", Kind: build.ExecStep, Started: start.Add(13 * time.Second), Completed: start.Add(14 * time.Second), Error: "exit code: 1"},
 		},
 		Warnings: []string{`Run("pip install --no-cache-dir x"): --no-cache-dir defeats the pip cache`},
 		Duration: 15*time.Second + 678*time.Millisecond + 9*time.Microsecond,

@@ -24,98 +24,7 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
-
-	"github.com/larder-build/larder/cache"
 )
-
-// PersistOption configures [PersistCacheMounts].
-type PersistOption func(*persistOptions) error
-
-type persistOptions struct {
-	store     cache.MountStore
-	namespace string
-	strict    bool
-}
-
-// Namespace names the project whose caches are persisted, so that two
-// projects sharing a store never share a cache. The default is the solve's
-// [Key], else "default".
-func Namespace(ns string) PersistOption {
-	return func(o *persistOptions) error {
-		if ns == "" {
-			return errors.New("Namespace: empty")
-		}
-		o.namespace = ns
-		return nil
-	}
-}
-
-// Strict makes a cache that can't be restored or saved fail the solve. The
-// default builds with an empty cache instead and says why in the report.
-func Strict() PersistOption {
-	return func(o *persistOptions) error {
-		o.strict = true
-		return nil
-	}
-}
-
-// PersistCacheMounts keeps the contents of the graph's cache mounts in
-// store, so that a fresh builder starts with the caches the last build
-// left. Before the build, each cache mount is filled from its artifact by a
-// solve of its own that mounts the same cache (same id, sharing, owner and
-// mode); after the build, each is saved, unless its contents did not
-// change. The graph itself is not changed: its definition, and so its
-// layer cache keys, are the same with and without persistence.
-//
-// Each cache is kept per namespace, id and platform. Restoring and saving
-// run in the root filesystem of the first step that uses the cache, which
-// needs /bin/sh, tar, find, sort, xargs, stat and sha256sum (busybox and
-// Debian's coreutils have them). A cache counts as changed when its files,
-// their contents, modes or owners changed; times alone do not count. The report's CacheMounts say, per
-// cache, what was restored and saved, the sizes and the times. A missing,
-// corrupt or unreachable artifact leaves the cache empty and the report
-// says why, unless [Strict].
-func PersistCacheMounts(store cache.MountStore, opts ...PersistOption) SolveOption {
-	return func(o *solveOptions) error {
-		if err := store.Validate(); err != nil {
-			return fmt.Errorf("PersistCacheMounts: %w", err)
-		}
-		p := &persistOptions{store: store}
-		for _, opt := range opts {
-			if err := opt(p); err != nil {
-				return fmt.Errorf("PersistCacheMounts: %w", err)
-			}
-		}
-		o.persist = p
-		return nil
-	}
-}
-
-// MountReport says what persistence did with one cache mount.
-type MountReport struct {
-	// ID is the cache id; Target is where the first step using it mounts
-	// it.
-	ID, Target string
-	// Artifact is the reference or directory the cache is kept in.
-	Artifact string
-	// Restored is true when the cache was filled from the artifact.
-	// RestoredBytes is the size of the cache as a tarball; RestoreTime
-	// covers finding the artifact and filling the cache from it, which
-	// first builds the graph's steps up to the root filesystem of the first
-	// step that uses the cache (the build then takes them from cache).
-	Restored      bool
-	RestoredBytes int64
-	RestoreTime   time.Duration
-	// Exported is true when the cache was saved; false when it had not
-	// changed since it was restored, or saving failed. ExportedBytes is
-	// the size of the tarball saved; ExportTime covers packing the cache,
-	// which happens whether or not it changed, and saving it.
-	Exported      bool
-	ExportedBytes int64
-	ExportTime    time.Duration
-	// Notes say why nothing was restored or saved, or what failed.
-	Notes []string
-}
 
 // cacheUse is one cache mount of a graph, as the first step that uses it
 // mounts it.
@@ -233,6 +142,7 @@ func (u *cacheUse) run(def *llb.Definition, what, script string, extra ...llb.Ru
 // persistence carries the persisted caches of one platform's solve.
 type persistence struct {
 	opts     *persistOptions
+	keychain authn.Keychain
 	ns       string
 	stage    Stage
 	platform ocispecs.Platform
@@ -249,7 +159,8 @@ type persistence struct {
 // newPersistence finds the cache mounts in def, s marshalled for p without
 // a builder: cache ids do not depend on image configurations, so it tells
 // which artifacts to send before the session starts.
-func newPersistence(o *solveOptions, s Stage, p ocispecs.Platform, m marshalled, localID string) (*persistence, error) {
+func newPersistence(sv *platformSolve) (*persistence, error) {
+	o, s, p, m, localID := sv.opts, sv.stage, sv.platform, sv.plan, sv.localID
 	uses, err := findCacheMounts(m.def)
 	if err != nil {
 		return nil, err
@@ -261,7 +172,7 @@ func newPersistence(o *solveOptions, s Stage, p ocispecs.Platform, m marshalled,
 	if ns == "" {
 		ns = "default"
 	}
-	ps := &persistence{opts: o.persist, ns: ns, stage: s, platform: p, localID: localID, uses: uses}
+	ps := &persistence{opts: o.persist, keychain: o.auth(), ns: ns, stage: s, platform: p, localID: localID, uses: uses}
 	for _, u := range uses {
 		u.key = o.persist.store.Key(ns, u.mount.CacheOpt.ID, platforms.Format(p))
 		u.leave = m.regenerable[u.mount.CacheOpt.ID]
@@ -278,7 +189,7 @@ func newPersistence(o *solveOptions, s Stage, p ocispecs.Platform, m marshalled,
 func (ps *persistence) fail(u *cacheUse, what string, err error) error {
 	u.report.Notes = append(u.report.Notes, fmt.Sprintf("%s: %v", what, err))
 	if ps.opts.strict {
-		return fmt.Errorf("build: cache mount %q: %s: %w", u.report.ID, what, err)
+		return fmt.Errorf("cache mount %q: %s: %w", u.report.ID, what, err)
 	}
 	return nil
 }
@@ -360,7 +271,7 @@ func (ps *persistence) adopt(def *llb.Definition) error {
 	for _, u := range ps.uses {
 		r, ok := byIdentity[u.identity()]
 		if !ok {
-			return fmt.Errorf("build: cache mount %q is not in the resolved graph", u.report.ID)
+			return fmt.Errorf("cache mount %q is not in the resolved graph", u.report.ID)
 		}
 		u.mount, u.input, u.rootfs = r.mount, r.input, r.rootfs
 	}
@@ -427,7 +338,7 @@ func (ps *persistence) seed(ctx context.Context, u *cacheUse) (st llb.State, sum
 	if err != nil {
 		return st, "", "", 0, nil, err
 	}
-	desc, err := ggcrremote.Get(ref, ggcrremote.WithContext(ctx), ggcrremote.WithAuthFromKeychain(authn.DefaultKeychain))
+	desc, err := ggcrremote.Get(ref, ggcrremote.WithContext(ctx), ggcrremote.WithAuthFromKeychain(ps.keychain))
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == 404 {
 		return st, "", "", 0, nil, nil

@@ -12,6 +12,8 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/larder-build/larder/mounts"
 )
 
 // Stage is one state of a build graph: a source, or a source with steps
@@ -53,6 +55,21 @@ func newMarshalEnv(r llb.ImageMetaResolver, p ocispecs.Platform) *marshalEnv {
 	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}, regenerable: map[string][]string{}}
 }
 
+// noteCaches records the regenerable files of the cache mounts among ms.
+func (e *marshalEnv) noteCaches(ms []mounts.Mount) {
+	for _, m := range ms {
+		cm, ok := m.(*mounts.CacheMount)
+		if !ok {
+			continue
+		}
+		for _, f := range cm.Regenerable() {
+			if !slices.Contains(e.regenerable[cm.ID()], f) {
+				e.regenerable[cm.ID()] = append(e.regenerable[cm.ID()], f)
+			}
+		}
+	}
+}
+
 // state returns s's llb.State in e.
 func (s Stage) state(e *marshalEnv) llb.State {
 	if s.n == nil {
@@ -76,27 +93,6 @@ func (s Stage) derive(f func(e *marshalEnv, st llb.State) llb.State) Stage {
 		n.errs = s.n.errs
 	}
 	return Stage{n: n}
-}
-
-func (s Stage) cfg() imageConfig {
-	if s.n == nil {
-		return imageConfig{}
-	}
-	return s.n.config
-}
-
-// imageConfig is what a Stage adds to the exported image's configuration
-// beyond what the llb state carries (env, working dir, user, platform).
-type imageConfig struct {
-	base     string             // the image the stage started from, "" for none
-	platform *ocispecs.Platform // set by Platform on the stage or its image; nil: the solve's
-	// basePlatform is the platform base was pulled for, when Image was
-	// given one; nil: the solve's.
-	basePlatform *ocispecs.Platform
-	user         string // set by User; "" keeps the base image's
-	entrypoint   []string
-	cmd          []string
-	labels       map[string]string
 }
 
 // From wraps any llb.State in a Stage, the way into Larder from raw llb.
@@ -454,35 +450,6 @@ func (s Stage) Platform(p string) Stage {
 	pl = platforms.Normalize(pl)
 	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Platform(pl) })
 	s.n.config.platform = &pl
-	return s
-}
-
-// Entrypoint sets the exported image's entrypoint. It does not change any
-// step or cache key.
-func (s Stage) Entrypoint(args ...string) Stage {
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
-	s.n.config.entrypoint = slices.Clone(args)
-	return s
-}
-
-// Cmd sets the exported image's default command. It does not change any step
-// or cache key.
-func (s Stage) Cmd(args ...string) Stage {
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
-	s.n.config.cmd = slices.Clone(args)
-	return s
-}
-
-// Label sets a label of the exported image. It does not change any step or
-// cache key.
-func (s Stage) Label(key, value string) Stage {
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
-	labels := make(map[string]string, len(s.n.config.labels)+1)
-	for k, v := range s.n.config.labels {
-		labels[k] = v
-	}
-	labels[key] = value
-	s.n.config.labels = labels
 	return s
 }
 

@@ -164,11 +164,16 @@ func uSameDef(a, b *llb.Definition) bool {
 	return slices.EqualFunc(a.Def, b.Def, bytes.Equal)
 }
 
-// uWarner is a run option that recognises a flag that defeats it, as a
+// uWarner is a step option that recognises a flag that defeats it, as a
 // cache preset does (pip's --no-cache-dir under the pip preset).
 type uWarner struct{ flag string }
 
-func (uWarner) SetRunOption(*llb.ExecInfo) {}
+var _ mounts.StepOption = uWarner{}
+
+func (uWarner) SetRunOption(*llb.ExecInfo)              {}
+func (uWarner) Validate() error                         { return nil }
+func (uWarner) Mounts() []mounts.Mount                  { return nil }
+func (w uWarner) ForStep(mounts.Step) mounts.StepOption { return w }
 
 func (w uWarner) Warnings(args []string) []string {
 	if strings.Contains(strings.Join(args, " "), w.flag) {
@@ -773,16 +778,26 @@ func TestUnitMarshalPlatform(t *testing.T) {
 	}
 }
 
-// uPlatformEnv is a run option that depends on its step's platform, as a
+// uPlatformEnv is a step option that depends on its step's platform, as a
 // cache preset does: it sets $UNIT_PLATFORM to the platform it is given.
-type uPlatformEnv struct{}
+type uPlatformEnv struct{ platform string }
 
-func (uPlatformEnv) SetRunOption(ei *llb.ExecInfo) {
-	llb.AddEnv("UNIT_PLATFORM", "not given").SetRunOption(ei)
+var _ mounts.StepOption = uPlatformEnv{}
+
+func (e uPlatformEnv) SetRunOption(ei *llb.ExecInfo) {
+	v := e.platform
+	if v == "" {
+		v = "not given"
+	}
+	llb.AddEnv("UNIT_PLATFORM", v).SetRunOption(ei)
 }
 
-func (uPlatformEnv) ForPlatform(p ocispecs.Platform) llb.RunOption {
-	return llb.AddEnv("UNIT_PLATFORM", platforms.Format(p))
+func (uPlatformEnv) Validate() error            { return nil }
+func (uPlatformEnv) Mounts() []mounts.Mount     { return nil }
+func (uPlatformEnv) Warnings([]string) []string { return nil }
+
+func (uPlatformEnv) ForStep(s mounts.Step) mounts.StepOption {
+	return uPlatformEnv{platforms.Format(s.Platform)}
 }
 
 // uPlatformOf returns the $UNIT_PLATFORM of an exec op.

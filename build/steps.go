@@ -4,40 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"slices"
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
 
-	"github.com/larder-build/larder/cache"
 	"github.com/larder-build/larder/mounts"
-	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// validator is an llb.RunOption that can check itself: every mount and
-// preset is one.
-type validator interface{ Validate() error }
-
-// targeted is an llb.RunOption that mounts something at a path: every mount.
-type targeted interface{ Target() string }
-
-// grouped is an llb.RunOption made of several mounts: every preset.
-type grouped interface{ Targets() []string }
-
-// warner is an llb.RunOption that recognises commands that defeat it, such
-// as a pip preset given a command with --no-cache-dir.
-type warner interface{ Warnings(args []string) []string }
-
-// platformer is an llb.RunOption that depends on the platform of its step:
-// presets name their caches by platform.
-type platformer interface {
-	ForPlatform(p ocispecs.Platform) llb.RunOption
-}
-
-// cacheLister is an llb.RunOption that describes its cache mounts: every
-// preset, once its platform is settled.
-type cacheLister interface{ Caches() []cache.CacheDir }
 
 // Run runs the shell command cmd with /bin/sh -c on s and returns the
 // resulting filesystem. opts are any llb.RunOption: mounts, presets, and raw
@@ -63,14 +36,14 @@ func (s Stage) RunArgs(args []string, opts ...llb.RunOption) Stage {
 // run adds the step running args. where names the step in messages; it is
 // called only when there is a mistake or a warning to report.
 func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Stage {
-	if err := checkRunOptions(opts); err != nil {
+	if err := checkStepOptions(opts); err != nil {
 		return s.withErr(fmt.Errorf("build: %s: %w", where(), err))
 	}
 	stagePlatform := s.cfg().platform
 	s = s.derive(func(e *marshalEnv, st llb.State) llb.State {
-		p := e.platform
+		step := mounts.Step{Args: args, Platform: e.platform}
 		if stagePlatform != nil {
-			p = *stagePlatform
+			step.Platform = *stagePlatform
 		}
 		ro := make([]llb.RunOption, 0, len(opts)+1)
 		ro = append(ro, llb.Args(args))
@@ -86,25 +59,18 @@ func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Sta
 					return src
 				})
 			}
-			if pf, ok := o.(platformer); ok {
-				o = pf.ForPlatform(p)
-			}
-			if cl, ok := o.(cacheLister); ok {
-				for _, c := range cl.Caches() {
-					for _, f := range c.Regenerable {
-						if !slices.Contains(e.regenerable[c.ID], f) {
-							e.regenerable[c.ID] = append(e.regenerable[c.ID], f)
-						}
-					}
-				}
+			if so, ok := o.(mounts.StepOption); ok {
+				so = so.ForStep(step)
+				e.noteCaches(so.Mounts())
+				o = so
 			}
 			ro = append(ro, o)
 		}
 		return st.Run(ro...).Root()
 	})
 	for _, o := range opts {
-		if w, ok := o.(warner); ok {
-			for _, msg := range w.Warnings(args) {
+		if so, ok := o.(mounts.StepOption); ok {
+			for _, msg := range so.Warnings(args) {
 				s.n.warnings = append(slices.Clip(s.n.warnings), where()+": "+msg)
 			}
 		}
@@ -112,40 +78,29 @@ func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Sta
 	return s
 }
 
-// checkRunOptions validates each option and rejects two mounts on one
-// target.
-func checkRunOptions(opts []llb.RunOption) error {
+// checkStepOptions checks the options of one step: each StepOption's own
+// Validate, then the mounts of all of them together with mounts.Validate,
+// which finds two mounts on one target and two secrets set as one
+// variable.
+func checkStepOptions(opts []llb.RunOption) error {
 	var errs []error
-	seen := map[string]bool{}
-	addTarget := func(t string) {
-		if t == "" {
-			return
-		}
-		t = path.Clean(t)
-		if seen[t] {
-			errs = append(errs, fmt.Errorf("two mounts target %s (each target may be mounted once per step)", t))
-		}
-		seen[t] = true
-	}
+	var ms []mounts.Mount
 	for i, o := range opts {
-		if o == nil {
+		switch o := o.(type) {
+		case nil:
 			errs = append(errs, fmt.Errorf("option %d is nil", i+1))
-			continue
-		}
-		if v, ok := o.(validator); ok {
-			if err := v.Validate(); err != nil {
+		case mounts.StepOption:
+			if err := o.Validate(); err != nil {
 				errs = append(errs, err)
 				continue
 			}
+			ms = append(ms, o.Mounts()...)
+		case mounts.Mount:
+			ms = append(ms, o)
 		}
-		switch m := o.(type) {
-		case grouped:
-			for _, t := range m.Targets() {
-				addTarget(t)
-			}
-		case targeted:
-			addTarget(m.Target())
-		}
+	}
+	if err := mounts.Validate(ms...); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

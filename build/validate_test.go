@@ -195,9 +195,15 @@ func TestUnitStageErrors(t *testing.T) {
 		{"relative mount target on RunArgs", errOf(alpine.RunArgs([]string{"make"}, mounts.Tmpfs("tmp"))),
 			[]string{`build: RunArgs(["make"])`, `tmpfs mount "tmp"`, `did you mean "/tmp"?`}},
 		{"two mounts on one target", errOf(alpine.Run("make", mounts.Cache("/work"), mounts.Tmpfs("/work/"))),
-			[]string{`build: Run("make")`, "two mounts target /work", "each target may be mounted once per step"}},
+			[]string{`build: Run("make")`, `target "/work" is also the target of cache mount "/work"`, "give each mount its own target"}},
 		{"two secrets on one file", errOf(alpine.Run("make", mounts.Secret("a/tok"), mounts.Secret("b/tok"))),
-			[]string{"two mounts target /run/secrets/tok"}},
+			[]string{`target "/run/secrets/tok" is also the target of secret mount "a/tok"`}},
+		{"two secrets on one variable", errOf(alpine.Run("make", mounts.Secret("a", mounts.Env("TOKEN")), mounts.Secret("b", mounts.Env("TOKEN")))),
+			[]string{`build: Run("make")`, `environment variable "TOKEN" is also set by secret "a"`, "give each secret its own variable"}},
+		{"preset and mount on one target", errOf(alpine.Run("apt-get update", cache.Apt(), mounts.Cache("/var/lib/apt"))),
+			[]string{`build: Run("apt-get update")`, `target "/var/lib/apt" is also the target of cache mount "/var/lib/apt"`}},
+		{"bad preset", errOf(alpine.Run("pip install x", cache.Pip(cache.Home("home")))),
+			[]string{`build: Run("pip install x")`, "Home", "path must be absolute"}},
 		{"secret empty id", errOf(alpine.Run("make", mounts.Secret(""))),
 			[]string{`build: Run("make")`, "id is empty"}},
 		{"cache empty id", errOf(alpine.Run("make", mounts.Cache("/c", mounts.ID("")))),
@@ -375,6 +381,9 @@ func TestUnitSolveErrors(t *testing.T) {
 		{name: "nil option", stage: alpine,
 			opts: func() []build.SolveOption { return []build.SolveOption{nil} },
 			want: []string{"build: Solve: nil option"}},
+		{name: "nil keychain", stage: alpine,
+			opts: func() []build.SolveOption { return []build.SolveOption{build.WithKeychain(nil)} },
+			want: []string{"build: Solve: WithKeychain: nil keychain", "authn.DefaultKeychain"}},
 
 		// The stage's own mistakes.
 		{name: "bad image", stage: build.Image("Debian:Bookworm").Run("true"),
@@ -383,6 +392,12 @@ func TestUnitSolveErrors(t *testing.T) {
 		{name: "bad mount", stage: alpine.Run("make", mounts.Cache("cache")),
 			opts: func() []build.SolveOption { return nil },
 			want: []string{`build: Run("make")`, `cache mount "cache"`, `did you mean "/cache"?`}},
+		{name: "two secrets on one variable",
+			stage: alpine.Run("make", mounts.Secret("a", mounts.Env("TOKEN")), mounts.Secret("b", mounts.Env("TOKEN"))),
+			opts: func() []build.SolveOption {
+				return []build.SolveOption{build.WithSecret("a", []byte("1")), build.WithSecret("b", []byte("2"))}
+			},
+			want: []string{`build: Solve: build: Run("make")`, `environment variable "TOKEN" is also set by secret "a"`}},
 
 		// What the graph needs from the session.
 		{name: "Local without WithLocal", stage: build.Local("src"),

@@ -80,7 +80,7 @@
 // the platform out of an id on purpose, for caches whose contents do not
 // depend on it such as Go's module cache. The build package tells each
 // preset the platform of its step (Stage.Platform, else the solve's) through
-// ForPlatform. On raw llb a preset takes the platform that llb.Platform
+// ForStep, the method of mounts.StepOption. On raw llb a preset takes the platform that llb.Platform
 // given to Run before it sets, or one from For; without either its ids have
 // no platform part, because llb settles the platform only when the graph is
 // marshalled.

@@ -116,15 +116,15 @@ func ExamplePreset_Warnings() {
 }
 
 // On a raw llb.State.Run, a preset takes the platform that options given
-// before it set, or one given with ForPlatform.
+// before it set, or one given with For.
 func ExamplePreset_SetRunOption() {
 	npm := cache.Npm()
 	steps := map[string]llb.State{
 		"no platform":    llb.Image("node:22").Run(llb.Shlex("npm ci"), npm).Root(),
 		"llb.LinuxArm64": llb.Image("node:22").Run(llb.Shlex("npm ci"), llb.LinuxArm64, npm).Root(),
-		"ForPlatform":    llb.Image("node:22").Run(llb.Shlex("npm ci"), npm.ForPlatform(linuxAMD64)).Root(),
+		"For":            llb.Image("node:22").Run(llb.Shlex("npm ci"), npm.For(linuxAMD64)).Root(),
 	}
-	for _, name := range []string{"no platform", "llb.LinuxArm64", "ForPlatform"} {
+	for _, name := range []string{"no platform", "llb.LinuxArm64", "For"} {
 		def, err := steps[name].Marshal(context.Background(), llb.LinuxAmd64)
 		if err != nil {
 			panic(err)
@@ -144,5 +144,5 @@ func ExamplePreset_SetRunOption() {
 	// Output:
 	// no platform: /root/.npm larder/default/npm/root/.npm
 	// llb.LinuxArm64: /root/.npm larder/default/npm/root/.npm@linux/arm64
-	// ForPlatform: /root/.npm larder/default/npm/root/.npm@linux/amd64
+	// For: /root/.npm larder/default/npm/root/.npm@linux/amd64
 }

@@ -39,7 +39,7 @@ import (
 // projects, two tools or two platforms never share a cache. AcrossPlatforms
 // leaves the "@<platform>" part out for caches whose contents do not depend
 // on the platform. A Preset learns the platform of its step from the build
-// package, which calls ForPlatform; see SetRunOption for raw llb.
+// package, which calls ForStep; see SetRunOption for raw llb.
 //
 // The zero Preset and a nil *Preset are not usable: Validate reports them.
 type Preset struct {
@@ -76,9 +76,10 @@ type CacheDir struct {
 	Sharing mounts.SharingMode
 	// Regenerable lists files in the cache, relative to Target, that the
 	// tool rebuilds on its own from the rest of the cache when they are
-	// missing, such as apt's pkgcache.bin. build.PersistCacheMounts leaves
-	// them out of the artifacts it saves when the preset is an option of a
-	// build step (Run or RunArgs); on raw llb it cannot tell them.
+	// missing, such as apt's pkgcache.bin. Mounts gives them to the cache
+	// mounts with mounts.Regenerable, and build.PersistCacheMounts leaves
+	// them out of what it saves when the preset is an option of a build
+	// step (Run or RunArgs); on raw llb it cannot tell them.
 	Regenerable []string
 }
 
@@ -92,16 +93,7 @@ type File struct {
 	Content string
 }
 
-var (
-	_ llb.RunOption = (*Preset)(nil)
-	// build.Stage.Run looks for these methods on its options.
-	_ interface {
-		Validate() error
-		Targets() []string
-		Warnings(args []string) []string
-		ForPlatform(p ocispecs.Platform) llb.RunOption
-	} = (*Preset)(nil)
-)
+var _ mounts.StepOption = (*Preset)(nil)
 
 // Tool returns the package manager the preset is for: "apt", "pip", "npm",
 // "go" or "cargo"; "" for the zero Preset.
@@ -123,7 +115,7 @@ func (p *Preset) Project() string {
 
 // Platform returns the platform the preset names its caches for, such as
 // "linux/arm64", or "" when it has none: a preset from Apt, Pip, Npm, Go or
-// Cargo has none until For or ForPlatform gives it one.
+// Cargo has none until For or ForStep gives it one.
 func (p *Preset) Platform() string {
 	if p == nil || p.platform == nil {
 		return ""
@@ -147,11 +139,11 @@ func (p *Preset) For(pl ocispecs.Platform) *Preset {
 	return &q
 }
 
-// ForPlatform is For as an llb.RunOption: the build package calls it with
-// the platform of each step that takes the preset, and adds the result to
-// the step instead of p. The result is a *Preset.
-func (p *Preset) ForPlatform(pl ocispecs.Platform) llb.RunOption {
-	return p.For(pl)
+// ForStep is For with the platform of the step s, as a mounts.StepOption:
+// the build package calls it for each step that takes the preset, and adds
+// the result to the step instead of p. The result is a *Preset.
+func (p *Preset) ForStep(s mounts.Step) mounts.StepOption {
+	return p.For(s.Platform)
 }
 
 // Caches returns the preset's cache directories, in the order they are
@@ -235,6 +227,9 @@ func (p *Preset) Mounts() []mounts.Mount {
 		if p.owner != nil {
 			opts = append(opts, mounts.Owner(p.owner[0], p.owner[1]))
 		}
+		if len(c.regenerable) > 0 {
+			opts = append(opts, mounts.Regenerable(c.regenerable...))
+		}
 		out = append(out, mounts.Cache(c.target, opts...))
 	}
 	if len(p.files) > 0 {
@@ -276,7 +271,7 @@ func (p *Preset) Validate() error {
 	}
 	errs := slices.Clone(p.errs)
 	if p.platform != nil && (p.platform.OS == "" || p.platform.Architecture == "") {
-		errs = append(errs, &Error{Option: "ForPlatform", Value: platformString(*p.platform),
+		errs = append(errs, &Error{Option: "For", Value: platformString(*p.platform),
 			Reason: fmt.Sprintf("the %s preset was given a platform without an OS or an architecture; give one such as linux/amd64", p.tool)})
 	}
 	return joinErrs(errs)
@@ -286,7 +281,7 @@ func (p *Preset) Validate() error {
 // the preset is not usable it adds nothing and makes the step fail to
 // marshal with the error Validate returns.
 //
-// A preset that For or ForPlatform did not give a platform takes the one
+// A preset that For or ForStep did not give a platform takes the one
 // the step's constraints hold at this point, which llb.Platform (or
 // llb.LinuxArm64 and the like) given to Run before the preset sets. When
 // there is none, the ids have no platform part, and every platform the graph

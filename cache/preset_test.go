@@ -239,7 +239,7 @@ func TestPresetErrors(t *testing.T) {
 		{"owner", cache.Apt(cache.Owner(-1, 0)), "Owner", "-1:0", "0 to 4294967295"},
 		{"cargo target on registry", cache.Cargo(cache.TargetDir("/root/.cargo/registry")), "", "/root/.cargo/registry", "two of its mounts"},
 		{"nil option", cache.Pip(nil), "", "", "option 1 is nil"},
-		{"platform", cache.Pip().For(ocispecs.Platform{OS: "linux"}), "ForPlatform", "linux/", "without an OS or an architecture"},
+		{"platform", cache.Pip().For(ocispecs.Platform{OS: "linux"}), "For", "linux/", "without an OS or an architecture"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,7 +401,7 @@ func TestPresetRawPlatformFromConstraints(t *testing.T) {
 	if id := g.execs[0].Mounts[1].CacheOpt.ID; id != "larder/default/npm/root/.npm@linux/arm64" {
 		t.Errorf("id %q, want the arm64 cache", id)
 	}
-	g = rawStep(t, cache.Npm().ForPlatform(amd64))
+	g = rawStep(t, cache.Npm().ForStep(mounts.Step{Platform: amd64}))
 	if id := g.execs[0].Mounts[1].CacheOpt.ID; id != "larder/default/npm/root/.npm@linux/amd64" {
 		t.Errorf("id %q, want the amd64 cache", id)
 	}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/moby/buildkit/client/llb"
 )
@@ -25,6 +26,7 @@ type CacheMount struct {
 	seed     Source
 	seedSet  bool
 	seedPath string
+	regen    []string
 }
 
 var (
@@ -71,6 +73,32 @@ type seedOption struct {
 
 func (o seedOption) applyCache(m *CacheMount) {
 	m.seed, m.seedSet, m.seedPath = o.src, true, o.path
+}
+
+// Regenerable names files in the cache, relative to its root (such as
+// "pkgcache.bin"), that the tool rebuilds on its own from the rest of the
+// cache when they are missing. A persisted cache (build.PersistCacheMounts)
+// leaves them out of what it saves, so that a rebuilt index neither grows
+// the stored cache nor counts as a change. The default is none. They are
+// not part of the step's definition or cache key, and String does not
+// write them. Each call adds to the files of earlier ones.
+func Regenerable(files ...string) CacheOption {
+	return regenOption(files)
+}
+
+type regenOption []string
+
+func (o regenOption) applyCache(m *CacheMount) {
+	m.regen = append(m.regen[:len(m.regen):len(m.regen)], o...)
+}
+
+// Regenerable returns the files given to [Regenerable], in order. Each
+// call returns a new slice.
+func (m *CacheMount) Regenerable() []string {
+	if m == nil || len(m.regen) == 0 {
+		return nil
+	}
+	return append([]string(nil), m.regen...)
 }
 
 // Target returns the cleaned target path, or the target as given when it
@@ -122,6 +150,14 @@ func (m *CacheMount) Validate() error {
 	}
 	if m.modeSet {
 		checkMode(c, m.mode, 0o777)
+	}
+	for _, f := range m.regen {
+		switch {
+		case f == "" || f == "." || path.IsAbs(f) || hasDotDot(f) || path.Clean(f) != f:
+			c.add("regenerable", f, "regenerable file %q must be a clean path relative to the cache's root, such as \"pkgcache.bin\"", f)
+		case !utf8.ValidString(f) || strings.ContainsRune(f, 0):
+			c.add("regenerable", f, "regenerable file %q is not valid UTF-8 or contains a NUL byte", f)
+		}
 	}
 	if m.seedSet {
 		if isNil(m.seed) {

@@ -1,0 +1,119 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// imageConfig is what a Stage adds to the exported image's configuration
+// beyond what the llb state carries (env, working dir, user, platform).
+type imageConfig struct {
+	base     string             // the image the stage started from, "" for none
+	platform *ocispecs.Platform // set by Platform on the stage or its image; nil: the solve's
+	// basePlatform is the platform base was pulled for, when Image was
+	// given one; nil: the solve's.
+	basePlatform *ocispecs.Platform
+	user         string // set by User; "" keeps the base image's
+	entrypoint   []string
+	cmd          []string
+	labels       map[string]string
+}
+
+func (s Stage) cfg() imageConfig {
+	if s.n == nil {
+		return imageConfig{}
+	}
+	return s.n.config
+}
+
+// Entrypoint sets the exported image's entrypoint. It does not change any
+// step or cache key.
+func (s Stage) Entrypoint(args ...string) Stage {
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	s.n.config.entrypoint = slices.Clone(args)
+	return s
+}
+
+// Cmd sets the exported image's default command. It does not change any step
+// or cache key.
+func (s Stage) Cmd(args ...string) Stage {
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	s.n.config.cmd = slices.Clone(args)
+	return s
+}
+
+// Label sets a label of the exported image. It does not change any step or
+// cache key.
+func (s Stage) Label(key, value string) Stage {
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	labels := make(map[string]string, len(s.n.config.labels)+1)
+	for k, v := range s.n.config.labels {
+		labels[k] = v
+	}
+	labels[key] = value
+	s.n.config.labels = labels
+	return s
+}
+
+// imageConfig renders the exported image's configuration: the state's
+// environment, working directory and user, the stage's entrypoint, command
+// and labels, over the base image's.
+func (s Stage) imageConfig(ctx context.Context, st llb.State, r llb.ImageMetaResolver, p ocispecs.Platform) ([]byte, error) {
+	var img ocispecs.Image
+	conf := s.cfg()
+	if conf.base != "" {
+		bp := &p
+		if conf.basePlatform != nil {
+			bp = conf.basePlatform
+		}
+		_, _, dt, err := r.ResolveImageConfig(ctx, conf.base, sourceresolver.Opt{
+			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: bp},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("build: resolving %s: %w", conf.base, err)
+		}
+		if err := json.Unmarshal(dt, &img); err != nil {
+			return nil, fmt.Errorf("build: image config of %s: %w", conf.base, err)
+		}
+	}
+	env, err := st.Env(ctx, llb.Platform(p))
+	if err != nil {
+		return nil, err
+	}
+	dir, err := st.GetDir(ctx, llb.Platform(p))
+	if err != nil {
+		return nil, err
+	}
+	img.Platform = p
+	img.Config.Env = env.ToArray()
+	img.Config.WorkingDir = dir
+	if conf.user != "" {
+		img.Config.User = conf.user
+	}
+	if conf.entrypoint != nil {
+		img.Config.Entrypoint = conf.entrypoint
+		if conf.cmd == nil {
+			img.Config.Cmd = nil // as in a Dockerfile, a new entrypoint resets the command
+		}
+	}
+	if conf.cmd != nil {
+		img.Config.Cmd = conf.cmd
+	}
+	if len(conf.labels) > 0 {
+		if img.Config.Labels == nil {
+			img.Config.Labels = map[string]string{}
+		}
+		for k, v := range conf.labels {
+			img.Config.Labels[k] = v
+		}
+	}
+	img.RootFS = ocispecs.RootFS{Type: "layers"}
+	img.History = nil
+	return json.Marshal(img)
+}

@@ -1,0 +1,93 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
+	"github.com/moby/buildkit/solver/errdefs"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// StepError reports a step of the graph whose command failed: the command,
+// its exit code and the last lines of its output. It wraps BuildKit's error,
+// so errors.As also reaches *errdefs.VertexError and the gateway's
+// *ExitError.
+type StepError struct {
+	// Step is the name of the step in the progress output.
+	Step string
+	// Platform is the platform of the solve the step belongs to, such as
+	// "linux/arm64".
+	Platform string
+	// Args is the command that ran, as argv.
+	Args []string
+	// ExitCode is the command's exit code, -1 when it did not exit.
+	ExitCode int
+	// Output holds the last lines the command wrote, stdout and stderr
+	// interleaved.
+	Output []string
+	// Err is BuildKit's error.
+	Err error
+
+	multi bool // one platform of several: the message names it
+}
+
+// Error names the command and its exit code, then its last output lines.
+// When the solve built several platforms, it names the platform too.
+func (e *StepError) Error() string {
+	var b strings.Builder
+	b.WriteString("build: ")
+	if e.multi {
+		b.WriteString(e.Platform + ": ")
+	}
+	fmt.Fprintf(&b, "step %q failed", strings.Join(e.Args, " "))
+	if e.ExitCode >= 0 {
+		fmt.Fprintf(&b, " with exit code %d", e.ExitCode)
+	}
+	if len(e.Output) > 0 {
+		b.WriteString("; last output:")
+		for _, l := range e.Output {
+			b.WriteString("\n  ")
+			b.WriteString(l)
+		}
+	} else {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns BuildKit's error.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// stepError turns a solve error into a *StepError when a command of the
+// graph failed, and wraps it otherwise.
+func (r *recorder) stepError(err error) error {
+	var ve *errdefs.VertexError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	d := digest.Digest(ve.Digest)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	op := r.expected[d]
+	if op == nil || op.GetExec() == nil {
+		return err
+	}
+	e := &StepError{Args: op.GetExec().GetMeta().GetArgs(), Platform: r.platform, ExitCode: -1, Err: err}
+	var ee *gatewaypb.ExitError
+	if errors.As(err, &ee) {
+		e.ExitCode = int(ee.ExitCode)
+	}
+	if i, ok := r.index[d]; ok {
+		e.Step = r.report.Steps[i].Name
+	}
+	if buf := r.logs[d]; buf != nil {
+		lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+		if len(lines) > logTailLines {
+			lines = lines[len(lines)-logTailLines:]
+		}
+		e.Output = lines
+	}
+	return e
+}
