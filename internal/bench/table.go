@@ -37,16 +37,23 @@ func (v Verdict) String() string {
 
 // Row is one figure of the table.
 type Row struct {
+	// Scenario names the scenario, such as "1 apt".
 	Scenario string
-	Figure   string
-	Value    string
-	Target   string
-	Verdict  Verdict
-	Note     string
+	// Figure says what is measured.
+	Figure string
+	// Value is the measured figure, as printed.
+	Value string
+	// Target is the figure the scenario aims for, "" for none.
+	Target string
+	// Verdict says whether Value meets Target.
+	Verdict Verdict
+	// Note explains the figure, "" for nothing to add.
+	Note string
 }
 
 // Table is what a run measured, one row per figure.
 type Table struct {
+	// Rows are the figures in the order they were measured.
 	Rows []Row
 }
 

@@ -6,8 +6,11 @@ import "os"
 // such as a *testing.T, is one. The package declares it instead of
 // importing testing, so that library packages may import daemon.
 type TB interface {
+	// Helper marks the caller as a test helper, as testing.TB's does.
 	Helper()
+	// Fatalf fails and ends the test, as testing.TB's does.
 	Fatalf(format string, args ...any)
+	// Skipf skips the test, as testing.TB's does.
 	Skipf(format string, args ...any)
 }
 

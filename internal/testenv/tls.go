@@ -19,11 +19,12 @@ import (
 // a client certificate it signed, as a daemon with mutual TLS and its
 // clients use them.
 type TLSFiles struct {
-	CA         string
-	ServerCert string
-	ServerKey  string
-	ClientCert string
-	ClientKey  string
+	// CA is the certificate authority that signed both certificates.
+	CA string
+	// ServerCert and ServerKey are the daemon's certificate and key.
+	ServerCert, ServerKey string
+	// ClientCert and ClientKey are the client's certificate and key.
+	ClientCert, ClientKey string
 }
 
 // NewTLSFiles writes to dir a new ECDSA P-256 certificate authority named
