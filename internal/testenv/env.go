@@ -3,7 +3,8 @@
 // socket; go-containerregistry's in-memory registry served on 127.0.0.1, which
 // the daemon reaches over plain HTTP; and base images (Debian bookworm from
 // debootstrap, busybox for linux/amd64 and linux/arm64) made once, cached on
-// disk and pushed to that registry.
+// disk and pushed to that registry; and, on first use, an in-memory
+// S3-compatible server on 127.0.0.1 (larder-s3, see [Env.S3]).
 //
 // A package's TestMain calls [Main]; tests call [Get], which starts the
 // environment on first use and shares it with the package's other tests.
@@ -45,6 +46,9 @@ type Env struct {
 	mu       sync.Mutex
 	images   map[string]string // base image name -> pushed reference
 	builders []*remote.Builder // extra daemons, closed with the Env
+
+	s3mu sync.Mutex
+	s3   *s3Process // started by S3, stopped by Close
 }
 
 // CacheDir is where setup and the environment keep what they build:
@@ -117,8 +121,8 @@ func (e *Env) Arm64(ctx context.Context) (*remote.Builder, error) {
 	return e.NewBuilder(ctx, remote.WorkerPlatforms("linux/arm64"), remote.StartDialOptions(remote.WithName("arm64")))
 }
 
-// Close stops every daemon and the registry, and waits for the daemons to
-// exit.
+// Close stops every daemon, the S3 server and the registry, and waits for
+// the daemons and the S3 server to exit.
 func (e *Env) Close() error {
 	e.mu.Lock()
 	bs := e.builders
@@ -128,7 +132,7 @@ func (e *Env) Close() error {
 	for _, b := range bs {
 		errs = append(errs, b.Close())
 	}
-	errs = append(errs, e.srv.Close())
+	errs = append(errs, e.closeS3(), e.srv.Close())
 	return errors.Join(errs...)
 }
 
