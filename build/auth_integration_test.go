@@ -2,6 +2,7 @@ package build_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -172,10 +173,13 @@ func TestWithoutRegistryAuthReachesLardersOwnCalls(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", cfg)
 	store := cache.RegistryStore(reg.addr + "/caches")
 	n := nonce()
-	step := build.Image(bb).Run("echo "+n+" > /c/f", mounts.Cache("/c", mounts.ID("noauth-"+n)))
+	// Each solve runs a step of its own, so that it needs the cache.
+	step := func(i int) build.Stage {
+		return build.Image(bb).Run(fmt.Sprintf("echo %d > /c/f # %s", i, n), mounts.Cache("/c", mounts.ID("noauth-"+n)))
+	}
 
 	k := &recordingKeychain{host: reg.addr}
-	res, err := build.Solve(ctxT(t), b, step, build.PersistCacheMounts(store),
+	res, err := build.Solve(ctxT(t), b, step(1), build.PersistCacheMounts(store),
 		build.WithKeychain(k), build.WithoutRegistryAuth(), build.LocalDir(t.TempDir()))
 	if err != nil {
 		t.Fatalf("a store that can't be reached must not fail the build without Strict: %v", err)
@@ -192,7 +196,7 @@ func TestWithoutRegistryAuthReachesLardersOwnCalls(t *testing.T) {
 	}
 
 	// The default keychain, the Docker configuration, is turned off too.
-	_, err = build.Solve(ctxT(t), b, step, build.PersistCacheMounts(store, build.Strict()),
+	_, err = build.Solve(ctxT(t), b, step(2), build.PersistCacheMounts(store, build.Strict()),
 		build.WithoutRegistryAuth(), build.LocalDir(t.TempDir()))
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
 		t.Errorf("Strict: err = %v, want the registry's refusal", err)
@@ -206,7 +210,7 @@ func TestWithoutRegistryAuthReachesLardersOwnCalls(t *testing.T) {
 
 	// Without WithoutRegistryAuth, the same solve finds the password in
 	// the Docker configuration, for Larder's calls and the builder's.
-	res, err = build.Solve(ctxT(t), b, step, build.PersistCacheMounts(store, build.Strict()), build.LocalDir(t.TempDir()))
+	res, err = build.Solve(ctxT(t), b, step(3), build.PersistCacheMounts(store, build.Strict()), build.LocalDir(t.TempDir()))
 	if err != nil {
 		t.Fatalf("with the Docker configuration: %v", err)
 	}

@@ -82,12 +82,26 @@ func (r *recorder) stepError(err error) error {
 	if i, ok := r.index[d]; ok {
 		e.Step = r.report.Steps[i].Name
 	}
-	if buf := r.logs[d]; buf != nil {
-		lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-		if len(lines) > logTailLines {
-			lines = lines[len(lines)-logTailLines:]
-		}
-		e.Output = lines
-	}
+	e.Output = r.tailLocked(d, logTailLines)
 	return e
+}
+
+// tail returns the last n lines the operation d wrote, nil for none.
+func (r *recorder) tail(d digest.Digest, n int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tailLocked(d, n)
+}
+
+// tailLocked is tail with r.mu held.
+func (r *recorder) tailLocked(d digest.Digest, n int) []string {
+	buf := r.logs[d]
+	if buf == nil || buf.Len() == 0 {
+		return nil
+	}
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
 }

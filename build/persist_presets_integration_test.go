@@ -1,9 +1,7 @@
 package build_test
 
 import (
-	"archive/tar"
 	"context"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -52,7 +50,8 @@ func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
 			Run("apt-get update && apt-get install -y --no-install-recommends golang-go "+aptPkgs+" # "+n, cache.Apt()).
 			Run("mkdir -p /src && cd /src && go mod init example.com/m && go get -x "+modules, append(ca, cache.Go())...)
 	}
-	store := build.PersistCacheMounts(cache.RegistryStore(env.Registry+"/test/presets-"+n), build.Namespace("presets-"+n))
+	mountStore := cache.RegistryStore(env.Registry + "/test/presets-" + n)
+	store := build.PersistCacheMounts(mountStore, build.Namespace("presets-"+n))
 
 	var logA, logB testenv.LogLines
 	first, err := build.Solve(ctxT(t), freshBuilder(t, env), graph("gcc", "github.com/google/uuid@v1.6.0"), store, build.OnEvent(logA.Record))
@@ -69,7 +68,7 @@ func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
 			t.Errorf("cache %s was not saved: %+v", m.ID, m)
 		}
 		if m.Target == "/var/cache/apt" {
-			checkAptArtifact(t, m)
+			checkAptArtifact(t, mountStore, "presets-"+n, m)
 		}
 	}
 
@@ -106,26 +105,13 @@ func TestPersistAptAndGoCachesAcrossFreshDaemons(t *testing.T) {
 // checkAptArtifact checks that the saved /var/cache/apt holds the
 // downloaded packages but not apt's binary caches, which apt rebuilds from
 // the package lists (the preset marks them Regenerable).
-func checkAptArtifact(t *testing.T, m build.MountReport) {
+func checkAptArtifact(t *testing.T, s cache.MountStore, ns string, m build.MountReport) {
 	t.Helper()
-	var names []string
-	testenv.WalkImage(t, testenv.Pull(t, m.Artifact), func(p string, h *tar.Header, r io.Reader) {
-		if p != "cache.tar" {
-			return
-		}
-		tr := tar.NewReader(r)
-		for {
-			h, err := tr.Next()
-			if err != nil {
-				break
-			}
-			names = append(names, h.Name)
-		}
-	})
-	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "./archives/gcc-12_") }) {
+	names := artifactFiles(t, s, cache.MountKey(ns, m.ID, "linux/amd64"))
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "archives/gcc-12_") }) {
 		t.Errorf("the saved apt cache lacks gcc's package: %v", names)
 	}
-	for _, bin := range []string{"./pkgcache.bin", "./srcpkgcache.bin"} {
+	for _, bin := range []string{"pkgcache.bin", "srcpkgcache.bin"} {
 		if slices.Contains(names, bin) {
 			t.Errorf("the saved apt cache holds %s, which apt rebuilds on its own", bin)
 		}

@@ -26,19 +26,47 @@ type recorder struct {
 	report   *Report
 	index    map[digest.Digest]int            // step index in report.Steps
 	expected map[digest.Digest]*pb.Op         // the definition's operations
-	pending  map[digest.Digest]*client.Vertex // seen before the definition was known
+	pending  map[digest.Digest]*pendingVertex // seen before the definition was known
 	logs     map[digest.Digest]*bytes.Buffer
+	// hidden are operations of Larder's own that nobody sees, such as the
+	// probe of persisted cache mounts; hiddenCached, those of them that
+	// came from cache.
+	hidden       map[digest.Digest]bool
+	hiddenCached map[digest.Digest]bool
+	// sessions counts the client sessions whose statuses were consumed:
+	// a Solve with persisted cache mounts probes the graph in a session
+	// before the one that solves it.
+	sessions int
 }
 
 func newRecorder(report *Report, p ocispecs.Platform, onEvent []func(Event)) *recorder {
 	return &recorder{
-		onEvent:  onEvent,
-		platform: platforms.Format(p),
-		report:   report,
-		index:    map[digest.Digest]int{},
-		logs:     map[digest.Digest]*bytes.Buffer{},
-		pending:  map[digest.Digest]*client.Vertex{},
+		onEvent:      onEvent,
+		platform:     platforms.Format(p),
+		report:       report,
+		index:        map[digest.Digest]int{},
+		logs:         map[digest.Digest]*bytes.Buffer{},
+		pending:      map[digest.Digest]*pendingVertex{},
+		hidden:       map[digest.Digest]bool{},
+		hiddenCached: map[digest.Digest]bool{},
 	}
+}
+
+// hide keeps the operations ds out of the report, the events and the
+// displays.
+func (r *recorder) hide(ds map[digest.Digest]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d := range ds {
+		r.hidden[d] = true
+	}
+}
+
+// cachedHidden reports whether the hidden operation d came from cache.
+func (r *recorder) cachedHidden(d digest.Digest) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hiddenCached[d]
 }
 
 // expect records the digests of the definition's operations: only those
@@ -53,8 +81,8 @@ func (r *recorder) expect(def *llb.Definition) {
 			r.expected[digest.FromBytes(dt)] = &op
 		}
 	}
-	for _, v := range r.pending {
-		r.vertex(v)
+	for _, p := range r.pending {
+		r.vertex(&p.v, p.session)
 	}
 	r.pending = nil
 }
@@ -62,12 +90,15 @@ func (r *recorder) expect(def *llb.Definition) {
 // consume records statuses and passes them on to display until ch
 // closes, then closes the returned channel.
 func (r *recorder) consume(ch <-chan *client.SolveStatus, display chan<- *client.SolveStatus) <-chan struct{} {
+	r.mu.Lock()
+	r.sessions++
+	session := r.sessions
+	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for st := range ch {
-			r.status(st)
-			if display != nil {
+			if st = r.status(st, session); st != nil && display != nil {
 				display <- st
 			}
 		}
@@ -117,15 +148,20 @@ func startDisplays(ctx context.Context, ds []display) displays {
 	return displays{in: in, wait: func() { close(in); wg.Wait() }}
 }
 
-func (r *recorder) status(st *client.SolveStatus) {
+// status records st and returns what of it may be shown, nil for nothing.
+func (r *recorder) status(st *client.SolveStatus, session int) *client.SolveStatus {
 	var events []Event
 	r.mu.Lock()
+	st = r.visible(st)
+	if st == nil {
+		r.mu.Unlock()
+		return nil
+	}
 	for _, v := range st.Vertexes {
 		if r.expected == nil {
-			cp := *v
-			r.pending[v.Digest] = &cp
+			r.pending[v.Digest] = &pendingVertex{v: *v, session: session}
 		} else {
-			r.vertex(v)
+			r.vertex(v, session)
 		}
 		events = append(events, vertexEvents(v, r.platform)...)
 	}
@@ -149,10 +185,55 @@ func (r *recorder) status(st *client.SolveStatus) {
 			fn(e)
 		}
 	}
+	return st
 }
 
-// vertex updates the step of v. r.mu is held.
-func (r *recorder) vertex(v *client.Vertex) {
+// visible returns st without the hidden operations, nil when nothing is
+// left. r.mu is held.
+func (r *recorder) visible(st *client.SolveStatus) *client.SolveStatus {
+	if len(r.hidden) == 0 {
+		return st
+	}
+	out := &client.SolveStatus{}
+	for _, v := range st.Vertexes {
+		if r.hidden[v.Digest] {
+			if v.Cached {
+				r.hiddenCached[v.Digest] = true
+			}
+			continue
+		}
+		out.Vertexes = append(out.Vertexes, v)
+	}
+	for _, s := range st.Statuses {
+		if !r.hidden[s.Vertex] {
+			out.Statuses = append(out.Statuses, s)
+		}
+	}
+	for _, l := range st.Logs {
+		if !r.hidden[l.Vertex] {
+			out.Logs = append(out.Logs, l)
+		}
+	}
+	for _, w := range st.Warnings {
+		if !r.hidden[w.Vertex] {
+			out.Warnings = append(out.Warnings, w)
+		}
+	}
+	if len(out.Vertexes)+len(out.Statuses)+len(out.Logs)+len(out.Warnings) == 0 {
+		return nil
+	}
+	return out
+}
+
+// pendingVertex is a vertex seen before the definition was known, and the
+// session it was seen in.
+type pendingVertex struct {
+	v       client.Vertex
+	session int
+}
+
+// vertex updates the step of v, seen in session. r.mu is held.
+func (r *recorder) vertex(v *client.Vertex, session int) {
 	if _, ok := r.expected[v.Digest]; !ok {
 		return
 	}
@@ -164,6 +245,16 @@ func (r *recorder) vertex(v *client.Vertex) {
 		r.report.Steps = append(r.report.Steps, Step{Name: v.Name, Digest: v.Digest, Platform: r.platform, Kind: opKind(op), noInputs: len(op.GetInputs()) == 0})
 	}
 	s := &r.report.Steps[i]
+	// A step may be reached by the solves of several sessions (persisted
+	// cache mounts probe the graph first): the first session that
+	// completes it says whether it ran or came from cache, and how long it
+	// took; later ones reuse its result.
+	if s.settled != 0 && s.settled != session {
+		return
+	}
+	if v.Completed != nil && v.Error == "" {
+		s.settled = session
+	}
 	s.Cached = s.Cached || v.Cached
 	if v.Started != nil {
 		s.Started = *v.Started
@@ -180,8 +271,8 @@ func (r *recorder) name(d digest.Digest) string {
 	if i, ok := r.index[d]; ok {
 		return r.report.Steps[i].Name
 	}
-	if v, ok := r.pending[d]; ok {
-		return v.Name
+	if p, ok := r.pending[d]; ok {
+		return p.v.Name
 	}
 	return ""
 }

@@ -52,6 +52,7 @@ type Step struct {
 	Error string
 
 	noInputs bool // a source, or an operation on nothing, such as a mkdir on scratch
+	settled  int  // the recorder's session that completed the step, 0 for none
 }
 
 // StepKind is what a [Step]'s operation does. Its values are the names

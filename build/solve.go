@@ -219,16 +219,14 @@ func (sv *platformSolve) run(ctx context.Context, b Builder) (*PlatformResult, e
 			return nil, err
 		}
 	}
-	res, err := sv.on(ctx, c, ps)
-	if err == nil && ps != nil {
-		err = ps.save(ctx, c, sv.opts)
+	if ps != nil {
+		defer ps.close()
 	}
+	res, err := sv.on(ctx, c, ps)
 	release(err)
 	res.Builder = name
 	res.Report.Builders = []string{name}
-	if ps != nil {
-		res.Report.CacheMounts = ps.reports()
-	}
+	res.Report.CacheMounts = ps.reports()
 	return res, err
 }
 
@@ -254,19 +252,23 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 		so.LocalMounts[name] = fs
 	}
 	so.Session = sessionAttachables(o)
+	rec := newRecorder(res.Report, p, o.onEvent)
+	start := time.Now()
 	if ps != nil {
-		locals, err := ps.prepare(ctx)
+		if err := ps.prepare(ctx, c, sv, so, rec); err != nil {
+			res.Report.Duration = time.Since(start)
+			return res, rec.stepError(err)
+		}
+		locals, err := ps.locals()
 		if err != nil {
 			return res, err
 		}
+		so.LocalMounts = maps.Clone(so.LocalMounts)
 		maps.Copy(so.LocalMounts, locals)
 	}
 
-	rec := newRecorder(res.Report, p, o.onEvent)
 	statusCh := make(chan *client.SolveStatus)
 	done := rec.consume(statusCh, sv.display)
-
-	start := time.Now()
 	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
 		st := s.state(newMarshalEnv(gc, p))
 		def, err := st.Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(sv.localID))
@@ -289,7 +291,7 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 			return nil, err
 		}
 		if ps != nil {
-			if err := ps.packIn(ctx, gc); err != nil {
+			if err := ps.saveIn(ctx, gc); err != nil {
 				return nil, err
 			}
 		}

@@ -1,6 +1,6 @@
 // Package cache holds Larder's typed build cache: backends that import and
-// export BuildKit's build cache, and presets for the cache mounts of package
-// managers.
+// export BuildKit's build cache, presets for the cache mounts of package
+// managers, and the stores that keep cache mounts between builders.
 //
 // # Backends
 //
@@ -103,4 +103,16 @@
 // only: an empty file over docker-clean and AptKeepCacheFile, which keeps
 // downloaded packages. BuildKit removes the empty mount points it creates
 // for them, so the image's layer holds nothing of them.
+//
+// # Stores for persisted cache mounts
+//
+// BuildKit keeps a cache mount only on the daemon that made it, and none of
+// the backends above carries one. A MountStore does: build.PersistCacheMounts
+// restores the cache mounts of the steps that run from it and saves what
+// they gained. RegistryStore keeps them in an OCI registry, DirStore in a
+// directory of the client's, S3Store in an S3 bucket; the client reads and
+// writes each store itself, with build.WithKeychain's credentials for a
+// registry. A store holds content-addressed blobs and named heads that list
+// them; MountStore documents the contract, so that other stores can be
+// written, and MountKey names each cache's artifact.
 package cache

@@ -3,6 +3,8 @@ package remote_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -92,8 +94,30 @@ func TestFleetCacheExportImportPerPlatform(t *testing.T) {
 		if want := map[string]string{"linux/amd64": "amd64", "linux/arm64": "arm64"}[pr.Platform]; pr.Builder != want {
 			t.Errorf("%s built on %s, want %s", pr.Platform, pr.Builder, want)
 		}
+		// Every step came from cache: no cache mount is needed.
+		if ms := pr.Report.CacheMounts; len(ms) != 1 || ms[0].Restored {
+			t.Errorf("%s restored a cache mount no running step needs: %+v", pr.Platform, ms)
+		}
+	}
+
+	// A step that reads the cache runs on fresh daemons: each platform
+	// restores its own cache mount.
+	reader := build.Image(busybox(t, env)).
+		Run(fmt.Sprintf("cp /c/arch /arch # read %d", n), mounts.Cache("/c", mounts.ID(fmt.Sprint("fleet-", n))))
+	dir := t.TempDir()
+	third, err := build.Solve(ctx, twoPlatformFleet(ctx, t, env), reader, both, build.Key("fleet-project"),
+		build.PersistCacheMounts(store), build.LocalDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range third.Platforms {
 		if ms := pr.Report.CacheMounts; len(ms) != 1 || !ms[0].Restored {
 			t.Errorf("%s did not restore its cache mount: %+v", pr.Platform, ms)
+		}
+	}
+	for plat, want := range map[string]string{"linux_amd64": "x86_64\n", "linux_arm64": "aarch64\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, plat, "arch")); err != nil || string(b) != want {
+			t.Errorf("%s restored %q (%v), want its own %q", plat, b, err, want)
 		}
 	}
 }
