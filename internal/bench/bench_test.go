@@ -56,6 +56,9 @@ func TestSmoke(t *testing.T) {
 	if got := find(t, table, "2 pkg", "bytes"); got.Value != "100.0 kB / 2.10 MB = 4.8%" {
 		t.Errorf("scenario 2's bytes: %q, want the added package's 100 kB of all three's 2.1 MB", got.Value)
 	}
+	if got := find(t, table, "2 pkg", "lost"); got.Value != "0 of 3" {
+		t.Errorf("scenario 2's concurrent saves lost %s additions, want 0 of 3", got.Value)
+	}
 }
 
 func find(t *testing.T, table *Table, scenario, figure string) Row {

@@ -16,7 +16,7 @@ import (
 )
 
 // pkgSizes are the packages the smoke run's package server serves.
-var pkgSizes = map[string]int{"alpha": 1_000_000, "beta": 1_000_000, "gamma": 100_000}
+var pkgSizes = map[string]int{"alpha": 1_000_000, "beta": 1_000_000, "gamma": 100_000, "delta": 50_000, "epsilon": 50_000, "zeta": 50_000}
 
 // servePackages serves each package of pkgSizes at /NAME on 127.0.0.1,
 // with content that does not compress, until the run ends. It returns the
@@ -83,5 +83,13 @@ func (r *runner) pkgWorkload(ctx context.Context) (workload, error) {
 		}}},
 		unit:      "packages",
 		downloads: countLines(func(l string) bool { return strings.HasPrefix(l, "fetch ") }),
+		fetched: func(l string) string {
+			name, _ := strings.CutPrefix(l, "fetch ")
+			if name == l {
+				return ""
+			}
+			return name
+		},
+		extras: []string{"delta", "epsilon", "zeta"},
 	}, nil
 }

@@ -39,6 +39,12 @@ type workload struct {
 	unit string
 	// downloads counts what the step's output says it downloaded.
 	downloads func([]logLine) int
+	// fetched returns the package a line of the step's output says it
+	// downloaded, "" for none.
+	fetched func(line string) string
+	// extras are packages that each add something of their own to what
+	// the first list installs, for scenario 2's concurrent jobs.
+	extras []string
 	// explain, when not nil, says what else the step's output tells about
 	// its downloads, as "; …".
 	explain func([]logLine) string
@@ -290,11 +296,23 @@ func aptWorkload(debian string) workload {
 		unit: "packages",
 		// "Get:3 http://deb.debian.org/debian bookworm/main amd64 curl amd64 7.88.1-10 [315 kB]";
 		// index downloads have fewer fields.
-		downloads: countLines(func(l string) bool { return strings.HasPrefix(l, "Get:") && len(strings.Fields(l)) >= 9 }),
+		downloads: countLines(func(l string) bool { return aptFetched(l) != "" }),
+		fetched:   aptFetched,
+		extras:    []string{"curl", "wget", "file"},
 		dpkg: func(l string) bool {
 			return strings.HasPrefix(l, "Selecting previously unselected package") || strings.HasPrefix(l, "Preparing to unpack")
 		},
 	}
+}
+
+// aptFetched returns the package an apt output line says it downloaded,
+// such as "curl" of "Get:3 http://deb.debian.org/debian bookworm/main
+// amd64 curl amd64 7.88.1-10 [315 kB]"; index downloads have fewer fields.
+func aptFetched(l string) string {
+	if f := strings.Fields(l); strings.HasPrefix(l, "Get:") && len(f) >= 9 {
+		return f[4]
+	}
+	return ""
 }
 
 // npmTarball is npm itself, which the npm workload installs from the npm
