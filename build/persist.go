@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client"
@@ -18,22 +16,25 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/larder-build/larder/cache"
 	"github.com/larder-build/larder/internal/persist"
 )
 
-// A solve with persisted cache mounts runs in two client sessions on one
-// builder (see persist_probe.go for why two):
+// A solve with persisted cache mounts runs in client sessions on one
+// builder (see persist_probe.go for why the probe has a session of its
+// own):
 //
-//  1. The probe: the graph is solved with its cache-mounting steps
-//     poisoned, which says which of them will run. Only the caches of
-//     those are read from the store, and their layers fetched to the
-//     client, checked against their digests.
-//  2. The solve: the helper fills each of those caches from its layers,
-//     the graph is solved as the user wrote it, and the helper packs what
-//     each cache gained into a new layer, which the client reads from the
+//  1. At once, two things side by side. The probe: the graph is solved
+//     with its cache-mounting steps poisoned, which says which of them will
+//     run. The restore: each cache's artifact is read from the store, its
+//     layers fetched to the client and checked against their digests, and
+//     in a session of its own the helper fills the cache from them, and
+//     writes the artifact's index, which the client reads back. When the
+//     probe finds that no step needs a cache, the restore is called off.
+//  2. The solve: the graph as the user wrote it, then, for each cache a
+//     running step needed, the helper packs what the cache gained since
+//     the restore into a new layer, which the client reads from the
 //     builder and commits to the store.
 
 // cacheUse is one persisted cache mount of a graph.
@@ -50,7 +51,8 @@ type cacheUse struct {
 	artifact *persist.Artifact // what the store holds; nil when it could not be read
 	layers   string            // the directory its layers were fetched to, "" for none
 	restored bool
-	base     llb.State // the restore's output, which holds the artifact's index
+	index    string // the directory that holds the restored artifact's index, "" for none
+	err      error  // the first thing that went wrong restoring it
 }
 
 // persistence carries the persisted cache mounts of one platform's solve.
@@ -82,13 +84,20 @@ func newPersistence(sv *platformSolve) (*persistence, error) {
 	if ns == "" {
 		ns = "default"
 	}
-	return &persistence{
+	ps := &persistence{
 		opts:     o.persist,
 		store:    o.persist.store.WithKeychain(o.auth()),
 		ns:       ns,
 		platform: sv.platform,
 		regen:    sv.plan.regenerable,
-	}, nil
+		uses:     uses,
+	}
+	for _, u := range uses {
+		u.key = cache.MountKey(ns, u.id, platforms.Format(sv.platform))
+		u.leave = ps.regen[u.id]
+		u.report.Artifact = ps.store.String() + " " + u.key
+	}
+	return ps, nil
 }
 
 // findUses lists the cache mounts of def, each id once, in the order the
@@ -135,6 +144,15 @@ func (ps *persistence) fail(u *cacheUse, what string, err error) error {
 	return nil
 }
 
+// note records err for u, which Strict turns into the solve's error if a
+// running step needs u.
+func (ps *persistence) note(u *cacheUse, what string, err error) {
+	u.report.Notes = append(u.report.Notes, fmt.Sprintf("%s: %v", what, err))
+	if u.err == nil {
+		u.err = fmt.Errorf("cache mount %q: %s: %w", u.id, what, err)
+	}
+}
+
 // failAll records err for every cache, and returns it in strict mode.
 func (ps *persistence) failAll(what string, err error) error {
 	for _, u := range ps.uses {
@@ -145,68 +163,87 @@ func (ps *persistence) failAll(what string, err error) error {
 	return nil
 }
 
-// prepare probes the graph on c in a session of its own, then reads the
-// artifacts of the caches that a running step needs and fetches their
-// layers. so is the solve's session, without persistence's additions.
+// prepare probes the graph on c and, at the same time, restores its
+// caches, each in a session of its own; see the top of this file. so is
+// the solve's session, without persistence's additions.
 func (ps *persistence) prepare(ctx context.Context, c *client.Client, sv *platformSolve, so client.SolveOpt, rec *recorder) error {
 	ps.rec = rec
 	h, err := newHelper(ctx, c)
 	if err != nil {
-		uses, _ := findUses(sv.plan.def)
-		ps.uses = uses
 		return ps.failAll("starting the cache helper", err)
 	}
 	ps.helper = h
+	if ps.tmp, err = os.MkdirTemp("", "larder-persist-"); err != nil {
+		return err
+	}
+	so.Exports, so.CacheExports = nil, nil
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	restored := make(chan error, 1)
+	go func() { restored <- ps.restore(rctx, c, sv, so) }()
+
+	needed, perr := ps.probeSession(ctx, c, sv, so, rec)
+	if perr != nil || len(needed) == 0 {
+		cancel() // nothing runs that needs a cache, or the solve fails anyway
+	}
+	rerr := <-restored
+	if perr != nil {
+		return fmt.Errorf("probing the graph for the steps that run: %w", perr)
+	}
+	for _, u := range ps.uses {
+		u.needed = needed[u.id]
+		if !u.needed {
+			*u.report = MountReport{ID: u.report.ID, Target: u.report.Target, Artifact: u.report.Artifact,
+				Notes: []string{"every step that mounts it came from cache: not restored for it, and not saved"}}
+			u.restored = false
+		}
+	}
+	if rerr != nil && len(needed) > 0 {
+		return rerr
+	}
+	for _, u := range ps.uses {
+		if u.needed && u.err != nil && ps.opts.strict {
+			return u.err
+		}
+	}
+	return nil
+}
+
+// probeSession probes the graph in a session of its own, and returns the
+// ids of the caches that a running step needs.
+func (ps *persistence) probeSession(ctx context.Context, c *client.Client, sv *platformSolve, so client.SolveOpt, rec *recorder) (map[string]bool, error) {
 	statusCh := make(chan *client.SolveStatus)
 	done := rec.consume(statusCh, sv.display)
-	so.Exports, so.CacheExports = nil, nil
-	_, err = c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
+	var needed map[string]bool
+	_, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
 		def, err := sv.stage.state(newMarshalEnv(gc, sv.platform)).Marshal(ctx, llb.Platform(sv.platform), llb.LocalUniqueID(sv.localID))
 		if err != nil {
 			return nil, err
 		}
 		rec.expect(def)
-		if ps.uses, err = findUses(def); err != nil {
-			return nil, err
-		}
-		return nil, ps.probe(ctx, gc, def, so.CacheImports, rec)
+		needed, err = ps.probe(ctx, gc, def, so.CacheImports, rec)
+		return nil, err
 	}, statusCh)
 	<-done
-	if err != nil {
-		return fmt.Errorf("probing the graph for the steps that run: %w", err)
-	}
-	start := time.Now()
-	ps.tmp, err = os.MkdirTemp("", "larder-layers-")
-	if err != nil {
-		return err
-	}
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.SetLimit(4)
-	for i, u := range ps.uses {
-		u.key = cache.MountKey(ps.ns, u.id, platforms.Format(ps.platform))
-		u.leave = ps.regen[u.id]
-		u.report.Artifact = ps.store.String() + " " + u.key
-		if !u.needed {
-			u.report.Notes = append(u.report.Notes, "every step that mounts it came from cache: neither restored nor saved")
-			continue
-		}
-		eg.Go(func() error { return ps.read(ectx, u, filepath.Join(ps.tmp, fmt.Sprint(i)), start) })
-	}
-	return eg.Wait()
+	return needed, err
 }
 
-// probe solves the poisoned graph and marks the caches that a running step
-// needs.
-func (ps *persistence) probe(ctx context.Context, gc gateway.Client, def *llb.Definition, imports []client.CacheOptionsEntry, rec *recorder) error {
+// probe solves the poisoned graph def and returns the ids of the caches
+// that a running step needs.
+func (ps *persistence) probe(ctx context.Context, gc gateway.Client, def *llb.Definition, imports []client.CacheOptionsEntry, rec *recorder) (map[string]bool, error) {
+	uses, err := findUses(def)
+	if err != nil {
+		return nil, err
+	}
 	steps := map[digest.Digest]bool{}
-	for _, u := range ps.uses {
+	for _, u := range uses {
 		for _, s := range u.steps {
 			steps[s] = true
 		}
 	}
 	pr, err := poison(def, steps)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rec.hide(pr.changed)
 	req := gateway.SolveRequest{Definition: pr.def.ToPB(), Evaluate: true}
@@ -215,10 +252,10 @@ func (ps *persistence) probe(ctx context.Context, gc gateway.Client, def *llb.De
 	}
 	_, err = gc.Solve(ctx, req)
 	if err == nil {
-		return nil // every poisoned step came from cache, or was not needed
+		return nil, nil // every poisoned step came from cache, or was not needed
 	}
 	if ctx.Err() != nil {
-		return err
+		return nil, err
 	}
 	// A poisoned step could not run, or something else failed. A cache
 	// is needed unless every step that mounts it came from cache; the
@@ -229,72 +266,44 @@ func (ps *persistence) probe(ctx context.Context, gc gateway.Client, def *llb.De
 			cached[s] = true
 		}
 	}
-	for _, u := range ps.uses {
-		u.needed = slices.ContainsFunc(u.steps, func(s digest.Digest) bool { return !cached[s] })
-	}
-	return nil
-}
-
-// read reads u's artifact and fetches its layers to dir.
-func (ps *persistence) read(ctx context.Context, u *cacheUse, dir string, start time.Time) error {
-	a, err := persist.Read(ctx, ps.store, u.key)
-	if err != nil {
-		return ps.fail(u, "reading the store", err)
-	}
-	for _, h := range a.Invalid {
-		if err := ps.fail(u, "head "+h.Name+" left out", h.Err); err != nil {
-			return err
+	needed := map[string]bool{}
+	for _, u := range uses {
+		if slices.ContainsFunc(u.steps, func(s digest.Digest) bool { return !cached[s] }) {
+			needed[u.id] = true
 		}
 	}
-	if len(a.Heads) > 1 {
-		u.report.MergedHeads = len(a.Heads)
-		u.report.Notes = append(u.report.Notes, fmt.Sprintf("merged %d heads that concurrent saves left", len(a.Heads)))
-	}
-	if len(a.Layers) == 0 {
-		if len(a.Invalid) == 0 {
-			u.report.Notes = append(u.report.Notes, "no artifact yet: the cache starts empty")
-		}
-		u.artifact = a
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	n, err := persist.Fetch(ctx, ps.store, a, dir)
-	if err != nil {
-		// Nothing of the artifact is restored, and the save must not
-		// replace what the store holds.
-		u.artifact = &persist.Artifact{Key: u.key}
-		return ps.fail(u, "fetching the artifact", err)
-	}
-	u.artifact, u.layers = a, dir
-	u.report.RestoredBytes, u.report.RestoredLayers = n, len(a.Layers)
-	u.report.RestoreTime = time.Since(start)
-	return nil
+	return needed, nil
 }
 
-// locals returns the local directories the solve's session sends for
-// persistence: the helper, and each cache's fetched layers.
-func (ps *persistence) locals() (map[string]fsutil.FS, error) {
+// locals returns the local directories a session sends for persistence:
+// the helper, and, per cache, the fetched layers (for the restore) or the
+// restored artifact's index (for the save).
+func (ps *persistence) locals(what string) (map[string]fsutil.FS, error) {
 	m := map[string]fsutil.FS{}
 	if ps.helper == nil {
 		return m, nil
 	}
 	m[helperName] = ps.helper.fs
 	for i, u := range ps.uses {
-		if u.layers == "" {
+		dir := u.layers
+		if what == "index" {
+			dir = u.index
+		}
+		if dir == "" {
 			continue
 		}
-		fs, err := fsutil.NewFS(u.layers)
+		fs, err := fsutil.NewFS(dir)
 		if err != nil {
 			return nil, err
 		}
-		m[layersName(i)] = fs
+		m[localName(what, i)] = fs
 	}
 	return m, nil
 }
 
-func layersName(i int) string { return fmt.Sprintf("larder-layers-%d", i) }
+// localName names the local directory of what ("layers" or "index") for
+// the cache i.
+func localName(what string, i int) string { return fmt.Sprintf("larder-%s-%d", what, i) }
 
 // close removes the fetched layers.
 func (ps *persistence) close() {
@@ -377,49 +386,6 @@ func (ps *persistence) solveState(ctx context.Context, gc gateway.Client, st llb
 		}
 	}
 	return r, err
-}
-
-// restoreIn fills, in the session of the user's solve and before it, each
-// needed cache from its fetched layers. Restoring, the user's steps and
-// saving share one session because a cache mount that another session
-// still holds is not waited for: BuildKit gives a shared mount a new,
-// empty cache instead.
-func (ps *persistence) restoreIn(ctx context.Context, gc gateway.Client, def *llb.Definition) error {
-	if ps.helper == nil {
-		return nil
-	}
-	if err := ps.adopt(def); err != nil {
-		return err
-	}
-	eg, ectx := errgroup.WithContext(ctx)
-	for i, u := range ps.uses {
-		if u.layers == "" {
-			continue
-		}
-		eg.Go(func() error {
-			start := time.Now()
-			args := []string{"restore", "-cache", "/cache", "-index", "/out/index"}
-			for _, l := range u.artifact.Layers {
-				args = append(args, "/layers/"+persist.LayerFile(l))
-			}
-			layers := llb.Local(layersName(i), llb.SharedKeyHint("larder-layers-"+u.key), llb.WithCustomNamef("[persist] layers of %s", u.id))
-			ex, err := ps.run(u, "restore", args, llb.AddMount("/layers", layers, llb.Readonly))
-			var out llb.State
-			if err == nil {
-				out = ex.AddMount("/out", llb.Scratch())
-				_, err = ps.solveState(ectx, gc, out)
-			}
-			if err != nil {
-				u.artifact = &persist.Artifact{Key: u.key} // replace nothing
-				return ps.fail(u, "restoring", err)
-			}
-			u.restored, u.base = true, out
-			u.report.Restored = true
-			u.report.RestoreTime += time.Since(start)
-			return nil
-		})
-	}
-	return eg.Wait()
 }
 
 // reports returns what persistence did with each cache.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,9 +59,10 @@ func (ps *persistence) saveIn(ctx context.Context, gc gateway.Client) error {
 func (ps *persistence) save(ctx context.Context, gc gateway.Client, u *cacheUse, full bool) error {
 	args := []string{"save", "-cache", "/cache", "-out", "/out"}
 	var extra []llb.RunOption
-	if u.restored && !full {
+	if u.index != "" && !full {
 		args = append(args, "-index", "/base/index")
-		extra = append(extra, llb.AddMount("/base", u.base, llb.Readonly))
+		base := llb.Local(localName("index", ps.useIndex(u)), llb.WithCustomNamef("[persist] index of %s", u.id))
+		extra = append(extra, llb.AddMount("/base", base, llb.Readonly))
 	}
 	if full {
 		args = append(args, "-full")
@@ -130,6 +132,9 @@ func (ps *persistence) save(ctx context.Context, gc gateway.Client, u *cacheUse,
 	}
 	return nil
 }
+
+// useIndex returns the index of u among the caches.
+func (ps *persistence) useIndex(u *cacheUse) int { return slices.Index(ps.uses, u) }
 
 // refReader reads the file name of ref, of size bytes, from the builder a
 // few megabytes at a time.

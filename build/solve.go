@@ -259,7 +259,7 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 			res.Report.Duration = time.Since(start)
 			return res, rec.stepError(err)
 		}
-		locals, err := ps.locals()
+		locals, err := ps.locals("index")
 		if err != nil {
 			return res, err
 		}
@@ -278,7 +278,7 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 		rec.expect(def)
 		res.Graph = graphDigest(def)
 		if ps != nil {
-			if err := ps.restoreIn(ctx, gc, def); err != nil {
+			if err := ps.adopt(def); err != nil {
 				return nil, err
 			}
 		}

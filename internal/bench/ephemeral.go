@@ -19,6 +19,7 @@ import (
 // ciRun is what one CI job on a fresh builder did.
 type ciRun struct {
 	wall          time.Duration
+	step          time.Duration // the install step's own
 	ran, cached   int
 	bytes         int64 // package downloads, through the job's proxy
 	restoredBytes int64
@@ -65,7 +66,7 @@ func (r *runner) ephemeral(ctx context.Context) error {
 			return ciRun{}, err
 		}
 		rep := got.res.Report
-		c := ciRun{wall: got.wall, ran: rep.RanSteps(), cached: rep.CachedSteps(), bytes: got.bytes}
+		c := ciRun{wall: got.wall, step: got.step.Duration(), ran: rep.RanSteps(), cached: rep.CachedSteps(), bytes: got.bytes}
 		for _, l := range got.lines {
 			if name := w.fetched(l.text); name != "" {
 				c.fetched = append(c.fetched, name)
@@ -82,8 +83,8 @@ func (r *runner) ephemeral(ctx context.Context) error {
 		return c, nil
 	}
 	logJob := func(what string, c ciRun) {
-		r.logf("ci %-22s %s, %d ran, %d cached, %s downloaded (%d %s), restored %s in %s, saved %v %s in %s",
-			what, secs(c.wall), c.ran, c.cached, mb(c.bytes), len(c.fetched), w.unit, mb(c.restoredBytes), secs(c.restore), c.saved, mb(c.savedBytes), secs(c.save))
+		r.logf("ci %-22s %s (step %s), %d ran, %d cached, %s downloaded (%d %s), restored %s in %s, saved %v %s in %s",
+			what, secs(c.wall), secs(c.step), c.ran, c.cached, mb(c.bytes), len(c.fetched), w.unit, mb(c.restoredBytes), secs(c.restore), c.saved, mb(c.savedBytes), secs(c.save))
 	}
 
 	seedNS := project + "-seed"
@@ -187,8 +188,8 @@ func (r *runner) ephemeral(ctx context.Context) error {
 			Value:    timeRatio(tr, median(walls(p.c)), median(walls(p.b))),
 			Target:   fmt.Sprintf("≤ %.1f×", t.target),
 			Verdict:  atMost(tr, t.target),
-			Note: fmt.Sprintf("(c) restores in %s and saves in %s; medians of %d paired runs",
-				secs(median(restores(p.c))), secs(median(saves(p.c))), len(p.c)),
+			Note: fmt.Sprintf("install step alone: (c) %s vs (b) %s; (c) restores in %s (beside the probe) and saves in %s; medians of %d paired runs",
+				secs(median(stepTimes(p.c))), secs(median(stepTimes(p.b))), secs(median(restores(p.c))), secs(median(saves(p.c))), len(p.c)),
 		})
 	}
 	un := runs["unchanged"]
@@ -263,6 +264,14 @@ func (r *runner) concurrentSaves(ctx context.Context, w workload,
 	}
 	r.logf("ci concurrent: the fourth job downloaded %q", all.fetched)
 	return lost, nil
+}
+
+func stepTimes(cs []ciRun) []time.Duration {
+	var ds []time.Duration
+	for _, c := range cs {
+		ds = append(ds, c.step)
+	}
+	return ds
 }
 
 func restores(cs []ciRun) []time.Duration {
