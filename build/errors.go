@@ -24,13 +24,16 @@ type StepError struct {
 	Args []string
 	// ExitCode is the command's exit code, -1 when it did not exit.
 	ExitCode int
-	// Output holds the last lines the command wrote, stdout and stderr
-	// interleaved.
+	// Output holds the last 20 lines the command wrote, stdout and stderr
+	// together in the order the builder read them from the command, the
+	// last line last; a last line without a newline is kept. Secrets the
+	// solve was given are masked, as in the progress output.
 	Output []string
 	// Err is BuildKit's error.
 	Err error
 
-	multi bool // one platform of several: the message names it
+	multi bool                // one platform of several: the message names it
+	mask  func(string) string // masks the solve's secrets, nil for none
 }
 
 // Error names the command and its exit code, then its last output lines.
@@ -51,6 +54,8 @@ func (e *StepError) Error() string {
 			b.WriteString("\n  ")
 			b.WriteString(l)
 		}
+	} else if e.mask != nil {
+		fmt.Fprintf(&b, ": %s", e.mask(e.Err.Error()))
 	} else {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
@@ -75,6 +80,9 @@ func (r *recorder) stepError(err error) error {
 		return err
 	}
 	e := &StepError{Args: op.GetExec().GetMeta().GetArgs(), Platform: r.platform, ExitCode: -1, Err: err}
+	if r.mask != nil {
+		e.mask = r.mask.maskString
+	}
 	var ee *gatewaypb.ExitError
 	if errors.As(err, &ee) {
 		e.ExitCode = int(ee.ExitCode)
@@ -95,13 +103,8 @@ func (r *recorder) tail(d digest.Digest, n int) []string {
 
 // tailLocked is tail with r.mu held.
 func (r *recorder) tailLocked(d digest.Digest, n int) []string {
-	buf := r.logs[d]
-	if buf == nil || buf.Len() == 0 {
-		return nil
+	if l := r.logs[d]; l != nil {
+		return l.tail(n)
 	}
-	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
+	return nil
 }

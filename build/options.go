@@ -38,7 +38,10 @@ type solveOptions struct {
 	key         string
 	persist     *persistOptions
 	noAuth      bool
-	keychain    authn.Keychain // nil: authn.DefaultKeychain
+	keychain    authn.Keychain    // nil: authn.DefaultKeychain
+	mask        *masker           // the secrets' values, made once the options are applied
+	outputs     map[string]string // absolute path: the option that writes there
+	warnings    []string          // what the session checks found, for the report
 	imageOutput bool
 }
 
@@ -59,13 +62,13 @@ func WithLocal(name, dir string) SolveOption {
 			return fmt.Errorf("WithLocal(%q, %q): %w", name, dir, err)
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("WithLocal(%q, %q): not a directory", name, dir)
+			return fmt.Errorf("WithLocal(%q, %q): not a directory (give the directory to send, such as \"./src\")", name, dir)
 		}
 		if o.locals == nil {
 			o.locals = map[string]string{}
 		}
 		if _, dup := o.locals[name]; dup {
-			return fmt.Errorf("WithLocal(%q): given twice", name)
+			return fmt.Errorf("WithLocal(%q): given twice (give each local name once)", name)
 		}
 		o.locals[name] = dir
 		return nil
@@ -74,17 +77,26 @@ func WithLocal(name, dir string) SolveOption {
 
 // WithSecret makes value available to secret mounts with this id. The value
 // travels through the client session only: it is never part of the
-// definition, a layer, a cache export or the progress output.
+// definition, a layer or a cache export.
+//
+// A step can still print it. Everywhere Larder shows a solve's output, the
+// value is replaced by "***": in every Progress mode (plain, tty and the
+// rawjson stream), in OnEvent's data, in a StepError's Output and message,
+// and in the Report's step errors. So is each line of a value of several
+// lines, and a value split across two chunks of output. Values (and lines)
+// shorter than 4 bytes are not masked, or ordinary output would be. The
+// builder's own logs, and what a step writes into the image or a cache,
+// are not Larder's to mask.
 func WithSecret(id string, value []byte) SolveOption {
 	return func(o *solveOptions) error {
 		if id == "" {
-			return errors.New("WithSecret: empty id")
+			return errors.New("WithSecret: empty id (give the id the step's secret mount uses, such as \"npmrc\")")
 		}
 		if o.secrets == nil {
 			o.secrets = map[string][]byte{}
 		}
 		if _, dup := o.secrets[id]; dup {
-			return fmt.Errorf("WithSecret(%q): given twice", id)
+			return fmt.Errorf("WithSecret(%q): given twice (give each secret id once)", id)
 		}
 		o.secrets[id] = slices.Clone(value)
 		return nil
@@ -109,7 +121,7 @@ func WithSecretEnv(id, name string) SolveOption {
 	return func(o *solveOptions) error {
 		v, ok := os.LookupEnv(name)
 		if !ok {
-			return fmt.Errorf("WithSecretEnv(%q): environment variable %s is not set", id, name)
+			return fmt.Errorf("WithSecretEnv(%q): environment variable %s is not set (set it, or give the value with WithSecret)", id, name)
 		}
 		return WithSecret(id, []byte(v))(o)
 	}
@@ -124,7 +136,7 @@ func WithSSH(id string, paths ...string) SolveOption {
 			return errors.New("WithSSH: empty id (the default id of an SSH mount is \"default\")")
 		}
 		if len(paths) == 0 && os.Getenv("SSH_AUTH_SOCK") == "" {
-			return fmt.Errorf("WithSSH(%q): no path given and SSH_AUTH_SOCK is not set", id)
+			return fmt.Errorf("WithSSH(%q): no path given and SSH_AUTH_SOCK is not set (give an agent socket or a key file path)", id)
 		}
 		o.ssh = append(o.ssh, sshprovider.AgentConfig{ID: id, Paths: paths})
 		return nil
@@ -136,7 +148,7 @@ func CacheFrom(backends ...cache.Backend) SolveOption {
 	return func(o *solveOptions) error {
 		for _, b := range backends {
 			if b == nil {
-				return errors.New("CacheFrom: nil backend")
+				return errors.New("CacheFrom: nil backend (pass one such as cache.Registry(\"host/repo:buildcache\"))")
 			}
 			if _, err := b.ImportAttrs(); err != nil {
 				return fmt.Errorf("CacheFrom: %w", err)
@@ -152,7 +164,7 @@ func CacheTo(backends ...cache.Backend) SolveOption {
 	return func(o *solveOptions) error {
 		for _, b := range backends {
 			if b == nil {
-				return errors.New("CacheTo: nil backend")
+				return errors.New("CacheTo: nil backend (pass one such as cache.Registry(\"host/repo:buildcache\", cache.ModeMax))")
 			}
 			if _, err := b.ExportAttrs(); err != nil {
 				return fmt.Errorf("CacheTo: %w", err)
@@ -172,7 +184,7 @@ func CacheTo(backends ...cache.Backend) SolveOption {
 func Platforms(ps ...string) SolveOption {
 	return func(o *solveOptions) error {
 		if len(ps) == 0 {
-			return errors.New("Platforms: no platform")
+			return errors.New("Platforms: no platform (give at least one, such as \"linux/amd64\")")
 		}
 		for _, p := range ps {
 			pl, err := platforms.Parse(p)
@@ -181,7 +193,7 @@ func Platforms(ps ...string) SolveOption {
 			}
 			pl = platforms.Normalize(pl)
 			if slices.ContainsFunc(o.platforms, func(q ocispecs.Platform) bool { return platforms.Only(q).Match(pl) && platforms.Only(pl).Match(q) }) {
-				return fmt.Errorf("Platforms: %s given twice", platforms.Format(pl))
+				return fmt.Errorf("Platforms: %s given twice (give each platform once)", platforms.Format(pl))
 			}
 			o.platforms = append(o.platforms, pl)
 		}
@@ -205,7 +217,7 @@ func Key(key string) SolveOption {
 func Progress(w io.Writer, mode string) SolveOption {
 	return func(o *solveOptions) error {
 		if w == nil {
-			return errors.New("Progress: nil writer")
+			return errors.New("Progress: nil writer (pass os.Stderr, or leave the option out)")
 		}
 		m := progressui.DisplayMode(mode)
 		switch m {
@@ -223,7 +235,7 @@ func Progress(w io.Writer, mode string) SolveOption {
 func OnEvent(fn func(Event)) SolveOption {
 	return func(o *solveOptions) error {
 		if fn == nil {
-			return errors.New("OnEvent: nil func")
+			return errors.New("OnEvent: nil func (pass a func(build.Event), or leave the option out)")
 		}
 		o.onEvent = append(o.onEvent, fn)
 		return nil

@@ -17,15 +17,19 @@ import (
 
 // Push pushes the image to each reference, such as
 // "registry.example.com/team/app:1.2", with credentials from the solve's
-// keychain (see [WithKeychain]).
+// keychain (see [WithKeychain]). A reference with a digest is an error.
 func Push(refs ...string) SolveOption {
 	return func(o *solveOptions) error {
 		if len(refs) == 0 {
-			return errors.New("Push: no reference")
+			return errors.New("Push: no reference (give one or more, such as \"registry.example.com/team/app:1.2\")")
 		}
 		for _, r := range refs {
-			if _, err := reference.ParseNormalizedNamed(r); err != nil {
+			named, err := reference.ParseNormalizedNamed(r)
+			if err != nil {
 				return fmt.Errorf("Push(%q): %w (want host/repo:tag)", r, err)
+			}
+			if _, ok := named.(reference.Digested); ok {
+				return fmt.Errorf("Push(%q): an image can't be pushed to a digest, which names what is already there (want host/repo:tag)", r)
 			}
 		}
 		o.pushRefs = append(o.pushRefs, refs...)
@@ -49,12 +53,15 @@ func DockerTarball(path, ref string) SolveOption {
 func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 	return func(o *solveOptions) error {
 		if path == "" {
-			return fmt.Errorf("%s: empty path", fn)
+			return fmt.Errorf("%s: empty path (give the file to write, such as \"app.tar\")", fn)
 		}
 		if dir := filepath.Dir(path); dir != "" {
 			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-				return fmt.Errorf("%s(%q): directory %s does not exist", fn, path, dir)
+				return fmt.Errorf("%s(%q): directory %s does not exist (make it, or write the file elsewhere)", fn, path, dir)
 			}
+		}
+		if err := o.claim(fn, path); err != nil {
+			return err
 		}
 		attrs := map[string]string{}
 		if ref != "" {
@@ -63,7 +70,7 @@ func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 			}
 			attrs["name"] = ref
 		} else if needRef {
-			return fmt.Errorf("%s(%q): a reference is needed to tag the image", fn, path)
+			return fmt.Errorf("%s(%q): a reference is needed to tag the image (give one such as \"app:1.2\")", fn, path)
 		}
 		o.exports = append(o.exports, client.ExportEntry{
 			Type:  typ,
@@ -79,24 +86,56 @@ func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 }
 
 // LocalDir writes the result's filesystem to the directory dir on the
-// client, creating it if needed. When several platforms are built, each
-// goes to a subdirectory named like "linux_arm64" or "linux_arm_v7".
+// client, creating it if needed; a file at dir is an error. When several
+// platforms are built, each goes to a subdirectory named like
+// "linux_arm64" or "linux_arm_v7".
 func LocalDir(dir string) SolveOption {
 	return func(o *solveOptions) error {
 		if dir == "" {
-			return errors.New("LocalDir: empty path")
+			return errors.New("LocalDir: empty path (give the directory to write, such as \"./out\")")
+		}
+		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+			return fmt.Errorf("LocalDir(%q): a file is there (give a directory, new or existing)", dir)
+		}
+		if err := o.claim("LocalDir", dir); err != nil {
+			return err
 		}
 		o.localDirs = append(o.localDirs, dir)
 		return nil
 	}
 }
 
+// claim records that the option fn writes to path, and fails when another
+// output of the solve writes there already.
+func (o *solveOptions) claim(fn, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = filepath.Clean(path)
+	}
+	if o.outputs == nil {
+		o.outputs = map[string]string{}
+	}
+	if other, ok := o.outputs[abs]; ok {
+		return fmt.Errorf("%s(%q): %s writes there too (give each output a path of its own)", fn, path, other)
+	}
+	o.outputs[abs] = fn
+	return nil
+}
+
+// knownExporters are the exporters BuildKit v0.33.1 has.
+var knownExporters = []string{client.ExporterImage, "registry", client.ExporterLocal, client.ExporterTar, client.ExporterOCI, client.ExporterDocker, "cacheonly"}
+
 // Export adds a raw BuildKit export entry, for exporters Larder does not
-// wrap. It takes a single-platform build.
+// wrap. It takes a single-platform build. Its Type must be one of BuildKit's
+// exporters: image, registry, local, tar, oci, docker or cacheonly; its
+// attributes are BuildKit's to check.
 func Export(e client.ExportEntry) SolveOption {
 	return func(o *solveOptions) error {
 		if e.Type == "" {
-			return errors.New("Export: entry has no Type")
+			return errors.New("Export: entry has no Type (set it to one of BuildKit's exporters, such as client.ExporterOCI)")
+		}
+		if !slices.Contains(knownExporters, e.Type) {
+			return fmt.Errorf("Export: unknown exporter type %q (want one of %s)", e.Type, strings.Join(knownExporters, ", "))
 		}
 		o.exports = append(o.exports, e)
 		o.exportFns = append(o.exportFns, "Export")

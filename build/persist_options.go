@@ -23,7 +23,7 @@ type persistOptions struct {
 func Namespace(ns string) PersistOption {
 	return func(o *persistOptions) error {
 		if ns == "" {
-			return errors.New("Namespace: empty")
+			return errors.New("Namespace: empty (give the project's name, such as \"team-app\", or leave the option out for the solve's Key)")
 		}
 		o.namespace = ns
 		return nil

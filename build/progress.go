@@ -1,9 +1,9 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"sync"
+	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client"
@@ -21,13 +21,14 @@ const logTailLines = 20
 type recorder struct {
 	onEvent  []func(Event)
 	platform string
+	mask     *masker // the solve's secrets
 
 	mu       sync.Mutex
 	report   *Report
 	index    map[digest.Digest]int            // step index in report.Steps
 	expected map[digest.Digest]*pb.Op         // the definition's operations
 	pending  map[digest.Digest]*pendingVertex // seen before the definition was known
-	logs     map[digest.Digest]*bytes.Buffer
+	logs     map[digest.Digest]*stepLog
 	// hidden are operations of Larder's own that nobody sees, such as the
 	// probe of persisted cache mounts; hiddenCached, those of them that
 	// came from cache.
@@ -39,13 +40,14 @@ type recorder struct {
 	sessions int
 }
 
-func newRecorder(report *Report, p ocispecs.Platform, onEvent []func(Event)) *recorder {
+func newRecorder(report *Report, p ocispecs.Platform, onEvent []func(Event), m *masker) *recorder {
 	return &recorder{
+		mask:         m,
 		onEvent:      onEvent,
 		platform:     platforms.Format(p),
 		report:       report,
 		index:        map[digest.Digest]int{},
-		logs:         map[digest.Digest]*bytes.Buffer{},
+		logs:         map[digest.Digest]*stepLog{},
 		pending:      map[digest.Digest]*pendingVertex{},
 		hidden:       map[digest.Digest]bool{},
 		hiddenCached: map[digest.Digest]bool{},
@@ -102,6 +104,10 @@ func (r *recorder) consume(ch <-chan *client.SolveStatus, display chan<- *client
 				display <- st
 			}
 		}
+		// What the streams held back, in case a secret began there.
+		if st := r.flushAll(); st != nil && display != nil {
+			display <- st
+		}
 	}()
 	return done
 }
@@ -148,7 +154,8 @@ func startDisplays(ctx context.Context, ds []display) displays {
 	return displays{in: in, wait: func() { close(in); wg.Wait() }}
 }
 
-// status records st and returns what of it may be shown, nil for nothing.
+// status records st and returns what of it may be shown, masked; nil for
+// nothing.
 func (r *recorder) status(st *client.SolveStatus, session int) *client.SolveStatus {
 	var events []Event
 	r.mu.Lock()
@@ -157,7 +164,31 @@ func (r *recorder) status(st *client.SolveStatus, session int) *client.SolveStat
 		r.mu.Unlock()
 		return nil
 	}
+	out := &client.SolveStatus{Statuses: st.Statuses, Warnings: st.Warnings}
+	for _, l := range st.Logs {
+		data := r.stepLog(l.Vertex).add(r.mask, l.Stream, l.Timestamp, l.Data)
+		if len(data) == 0 {
+			continue
+		}
+		out.Logs = append(out.Logs, &client.VertexLog{Vertex: l.Vertex, Stream: l.Stream, Data: data, Timestamp: l.Timestamp})
+		events = append(events, Event{Kind: StepLog, Time: l.Timestamp, Platform: r.platform, Digest: l.Vertex, Step: r.name(l.Vertex), Data: data, Stream: l.Stream})
+	}
 	for _, v := range st.Vertexes {
+		if v.Completed != nil {
+			// The step is done: show what its streams held back.
+			if sl := r.logs[v.Digest]; sl != nil {
+				for stream, data := range sl.flush(*v.Completed) {
+					out.Logs = append(out.Logs, &client.VertexLog{Vertex: v.Digest, Stream: stream, Data: data, Timestamp: *v.Completed})
+					events = append(events, Event{Kind: StepLog, Time: *v.Completed, Platform: r.platform, Digest: v.Digest, Step: r.name(v.Digest), Data: data, Stream: stream})
+				}
+			}
+		}
+		if v.Error != "" {
+			cp := *v
+			cp.Error = r.mask.maskString(v.Error)
+			v = &cp
+		}
+		out.Vertexes = append(out.Vertexes, v)
 		if r.expected == nil {
 			r.pending[v.Digest] = &pendingVertex{v: *v, session: session}
 		} else {
@@ -165,19 +196,37 @@ func (r *recorder) status(st *client.SolveStatus, session int) *client.SolveStat
 		}
 		events = append(events, vertexEvents(v, r.platform)...)
 	}
-	for _, l := range st.Logs {
-		buf := r.logs[l.Vertex]
-		if buf == nil {
-			buf = &bytes.Buffer{}
-			r.logs[l.Vertex] = buf
+	r.mu.Unlock()
+	for _, e := range events {
+		for _, fn := range r.onEvent {
+			fn(e)
 		}
-		buf.Write(l.Data)
-		if buf.Len() > 64<<10 {
-			tail := bytes.Clone(buf.Bytes()[buf.Len()-32<<10:])
-			buf.Reset()
-			buf.Write(tail)
+	}
+	return out
+}
+
+// stepLog returns the log of the step d. r.mu is held.
+func (r *recorder) stepLog(d digest.Digest) *stepLog {
+	l := r.logs[d]
+	if l == nil {
+		l = newStepLog()
+		r.logs[d] = l
+	}
+	return l
+}
+
+// flushAll ends every step's streams, and returns what they held back, as
+// a status to show; nil for nothing.
+func (r *recorder) flushAll() *client.SolveStatus {
+	var events []Event
+	out := &client.SolveStatus{}
+	r.mu.Lock()
+	now := time.Now()
+	for d, sl := range r.logs {
+		for stream, data := range sl.flush(now) {
+			out.Logs = append(out.Logs, &client.VertexLog{Vertex: d, Stream: stream, Data: data, Timestamp: now})
+			events = append(events, Event{Kind: StepLog, Time: now, Platform: r.platform, Digest: d, Step: r.name(d), Data: data, Stream: stream})
 		}
-		events = append(events, Event{Kind: StepLog, Time: l.Timestamp, Platform: r.platform, Digest: l.Vertex, Step: r.name(l.Vertex), Data: l.Data, Stream: l.Stream})
 	}
 	r.mu.Unlock()
 	for _, e := range events {
@@ -185,7 +234,10 @@ func (r *recorder) status(st *client.SolveStatus, session int) *client.SolveStat
 			fn(e)
 		}
 	}
-	return st
+	if len(out.Logs) == 0 {
+		return nil
+	}
+	return out
 }
 
 // visible returns st without the hidden operations, nil when nothing is

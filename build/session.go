@@ -58,9 +58,11 @@ func checkSession(def *llb.Definition, o *solveOptions) error {
 		}
 		if ex := op.GetExec(); ex != nil {
 			for _, m := range ex.Mounts {
-				if so := m.SecretOpt; so != nil && !so.Optional {
-					if _, have := o.secrets[so.ID]; !have {
+				if so := m.SecretOpt; so != nil {
+					if _, have := o.secrets[so.ID]; !have && !so.Optional {
 						errs = append(errs, fmt.Errorf("a step mounts the required secret %q but no WithSecret(%q, …) was given", so.ID, so.ID))
+					} else if !have {
+						o.warn(fmt.Sprintf("a step mounts the optional secret %q at %s, which no WithSecret gives: it runs without it (a typo of the id?)", so.ID, m.Dest))
 					}
 				}
 				if so := m.SSHOpt; so != nil && !so.Optional && !slices.ContainsFunc(o.ssh, func(a sshprovider.AgentConfig) bool { return a.ID == so.ID }) {
@@ -68,15 +70,22 @@ func checkSession(def *llb.Definition, o *solveOptions) error {
 				}
 			}
 			for _, se := range ex.Secretenv {
-				if !se.Optional {
-					if _, have := o.secrets[se.ID]; !have {
-						errs = append(errs, fmt.Errorf("a step reads the required secret %q into $%s but no WithSecret(%q, …) was given", se.ID, se.Name, se.ID))
-					}
+				if _, have := o.secrets[se.ID]; !have && !se.Optional {
+					errs = append(errs, fmt.Errorf("a step reads the required secret %q into $%s but no WithSecret(%q, …) was given", se.ID, se.Name, se.ID))
+				} else if !have {
+					o.warn(fmt.Sprintf("a step reads the optional secret %q into $%s, which no WithSecret gives: it runs without it (a typo of the id?)", se.ID, se.Name))
 				}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// warn adds msg to the solve's warnings, once.
+func (o *solveOptions) warn(msg string) {
+	if !slices.Contains(o.warnings, msg) {
+		o.warnings = append(o.warnings, msg)
+	}
 }
 
 // localUniqueID names the client's local directories for the builder, which

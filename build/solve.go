@@ -85,7 +85,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	var errs []error
 	for _, opt := range opts {
 		if opt == nil {
-			errs = append(errs, errors.New("nil option"))
+			errs = append(errs, errors.New("nil option (leave it out of the list)"))
 			continue
 		}
 		if err := opt(&o); err != nil {
@@ -93,7 +93,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 		}
 	}
 	if b == nil {
-		errs = append(errs, errors.New("nil builder"))
+		errs = append(errs, errors.New("nil builder (pass a *remote.Builder from remote.Dial or remote.Start, or a *remote.Fleet)"))
 	}
 	ps := o.platforms
 	if len(ps) == 0 && b != nil {
@@ -139,6 +139,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("build: Solve: %w", err)
 	}
+	o.mask = newMasker(o.secrets)
 
 	start := time.Now()
 	disp := startDisplays(ctx, o.displays)
@@ -234,7 +235,7 @@ func (sv *platformSolve) run(ctx context.Context, b Builder) (*PlatformResult, e
 // restored before the graph is solved and packed after it, in its session.
 func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persistence) (*PlatformResult, error) {
 	o, s, p := sv.opts, sv.stage, sv.platform
-	res := &PlatformResult{Platform: platforms.Format(p), Report: &Report{Platforms: []string{platforms.Format(p)}, Warnings: s.Warnings()}}
+	res := &PlatformResult{Platform: platforms.Format(p), Report: &Report{Platforms: []string{platforms.Format(p)}, Warnings: append(s.Warnings(), o.warnings...)}}
 	so := client.SolveOpt{
 		LocalMounts: map[string]fsutil.FS{},
 		// BuildKit v0.33.1's client copies the cache imports into a clone
@@ -252,7 +253,7 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 		so.LocalMounts[name] = fs
 	}
 	so.Session = sessionAttachables(o)
-	rec := newRecorder(res.Report, p, o.onEvent)
+	rec := newRecorder(res.Report, p, o.onEvent, o.mask)
 	start := time.Now()
 	if ps != nil {
 		if err := ps.prepare(ctx, c, sv, so, rec); err != nil {

@@ -424,7 +424,7 @@ func (s Stage) Env(key, value string) Stage {
 // key of the following steps.
 func (s Stage) Dir(dir string) Stage {
 	if dir == "" {
-		return s.withErr(errors.New("build: Dir: empty path"))
+		return s.withErr(errors.New("build: Dir: empty path (give the working directory, such as \"/src\")"))
 	}
 	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Dir(dir) })
 }
@@ -433,7 +433,7 @@ func (s Stage) Dir(dir string) Stage {
 // exported image run as. The default is the image's user, else root.
 func (s Stage) User(user string) Stage {
 	if user == "" {
-		return s.withErr(errors.New("build: User: empty user"))
+		return s.withErr(errors.New("build: User: empty user (give a name, uid or uid:gid, such as \"app\" or \"1000:1000\")"))
 	}
 	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.User(user) })
 	s.n.config.user = user

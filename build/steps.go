@@ -19,7 +19,7 @@ import (
 // every option are part of the cache key.
 func (s Stage) Run(cmd string, opts ...llb.RunOption) Stage {
 	if strings.TrimSpace(cmd) == "" {
-		return s.withErr(errors.New("build: Run: empty command"))
+		return s.withErr(errors.New("build: Run: empty command (give a shell command, such as \"make\")"))
 	}
 	return s.run([]string{"/bin/sh", "-c", cmd}, func() string { return "Run(" + quoteShort(cmd) + ")" }, opts)
 }
@@ -28,7 +28,7 @@ func (s Stage) Run(cmd string, opts ...llb.RunOption) Stage {
 // PATH), like Run otherwise.
 func (s Stage) RunArgs(args []string, opts ...llb.RunOption) Stage {
 	if len(args) == 0 || args[0] == "" {
-		return s.withErr(errors.New("build: RunArgs: empty argv"))
+		return s.withErr(errors.New("build: RunArgs: empty argv (give the program and its arguments, such as []string{\"make\", \"all\"})"))
 	}
 	return s.run(args, func() string { return fmt.Sprintf("RunArgs(%q)", args) }, opts)
 }
@@ -88,7 +88,7 @@ func checkStepOptions(opts []llb.RunOption) error {
 	for i, o := range opts {
 		switch o := o.(type) {
 		case nil:
-			errs = append(errs, fmt.Errorf("option %d is nil", i+1))
+			errs = append(errs, fmt.Errorf("option %d is nil (leave it out)", i+1))
 		case mounts.StepOption:
 			if err := o.Validate(); err != nil {
 				errs = append(errs, err)
@@ -168,7 +168,7 @@ func Chmod(mode os.FileMode) CopyOption {
 func (s Stage) Copy(from Stage, src, dst string, opts ...CopyOption) Stage {
 	where := fmt.Sprintf("Copy(%q, %q)", src, dst)
 	if src == "" || dst == "" {
-		return s.withErr(fmt.Errorf("build: %s: empty path", where))
+		return s.withErr(fmt.Errorf("build: %s: empty path (give both the source path and the destination)", where))
 	}
 	var o copyOptions
 	var errs []error

@@ -381,6 +381,28 @@ func TestUnitSolveErrors(t *testing.T) {
 		{name: "nil option", stage: alpine,
 			opts: func() []build.SolveOption { return []build.SolveOption{nil} },
 			want: []string{"build: Solve: nil option"}},
+		{name: "two tarballs on one path", stage: alpine,
+			opts: func() []build.SolveOption {
+				p := filepath.Join(dir, "img.tar")
+				return []build.SolveOption{build.OCITarball(p, ""), build.DockerTarball(p, "app:1")}
+			},
+			want: []string{`DockerTarball("` + filepath.Join(dir, "img.tar") + `")`, "OCITarball writes there too", "give each output a path of its own"}},
+		{name: "LocalDir on a tarball's path", stage: alpine,
+			opts: func() []build.SolveOption {
+				return []build.SolveOption{build.OCITarball(filepath.Join(dir, "x"), ""), build.LocalDir(filepath.Join(dir, "x"))}
+			},
+			want: []string{"OCITarball writes there too"}},
+		{name: "Push to a digest", stage: alpine,
+			opts: func() []build.SolveOption {
+				return []build.SolveOption{build.Push("registry.example.com/app@sha256:" + strings.Repeat("a", 64))}
+			},
+			want: []string{"can't be pushed to a digest", "want host/repo:tag"}},
+		{name: "LocalDir on a file", stage: alpine,
+			opts: func() []build.SolveOption { return []build.SolveOption{build.LocalDir(file)} },
+			want: []string{`LocalDir("` + file + `"): a file is there`, "give a directory"}},
+		{name: "Export of an unknown type", stage: alpine,
+			opts: func() []build.SolveOption { return []build.SolveOption{build.Export(client.ExportEntry{Type: "oci-layout"})} },
+			want: []string{`unknown exporter type "oci-layout"`, "image, registry, local, tar, oci, docker, cacheonly"}},
 		{name: "nil keychain", stage: alpine,
 			opts: func() []build.SolveOption { return []build.SolveOption{build.WithKeychain(nil)} },
 			want: []string{"build: Solve: WithKeychain: nil keychain", "authn.DefaultKeychain"}},
