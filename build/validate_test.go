@@ -401,7 +401,9 @@ func TestUnitSolveErrors(t *testing.T) {
 			opts: func() []build.SolveOption { return []build.SolveOption{build.LocalDir(file)} },
 			want: []string{`LocalDir("` + file + `"): a file is there`, "give a directory"}},
 		{name: "Export of an unknown type", stage: alpine,
-			opts: func() []build.SolveOption { return []build.SolveOption{build.Export(client.ExportEntry{Type: "oci-layout"})} },
+			opts: func() []build.SolveOption {
+				return []build.SolveOption{build.Export(client.ExportEntry{Type: "oci-layout"})}
+			},
 			want: []string{`unknown exporter type "oci-layout"`, "image, registry, local, tar, oci, docker, cacheonly"}},
 		{name: "nil keychain", stage: alpine,
 			opts: func() []build.SolveOption { return []build.SolveOption{build.WithKeychain(nil)} },
