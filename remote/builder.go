@@ -34,11 +34,12 @@ type Builder struct {
 func (b *Builder) Client() *client.Client { return b.c }
 
 // Address returns the address b was dialed at, such as
-// "unix:///run/buildkit/buildkitd.sock".
-func (b *Builder) Address() string { return b.addr }
+// "unix:///run/buildkit/buildkitd.sock", with any password in it replaced
+// by "xxxxx".
+func (b *Builder) Address() string { return redact(b.addr) }
 
 // Name returns the name b goes by in reports: the one given with [WithName],
-// else its address.
+// else its address, with any password in it replaced by "xxxxx".
 func (b *Builder) Name() string { return b.name }
 
 // Platforms returns every platform b's workers run, in the order the daemon

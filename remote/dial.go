@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/client/connhelper"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -49,173 +49,8 @@ const (
 	defaultDialWait          = 30 * time.Second
 )
 
-// DialOption configures [Dial], [Start] (through [StartDialOptions]) and a
-// fleet's [Member]. Each option checks its own input.
-type DialOption func(*dialOptions) error
-
-type dialOptions struct {
-	name string
-	wait time.Duration // 0: the caller's default
-
-	tls                       bool
-	caFile, certFile, keyFile string
-	serverName                string
-	insecure                  bool
-
-	keepalive        time.Duration // 0: default; <0: off
-	keepaliveTimeout time.Duration
-
-	platforms      []ocispecs.Platform // declared native platforms
-	maxConcurrency int                 // 0: unlimited
-}
-
-// WithName sets the name a builder goes by in reports, errors and a fleet's
-// routing. The default is its address.
-func WithName(name string) DialOption {
-	return func(o *dialOptions) error {
-		if strings.TrimSpace(name) == "" {
-			return fmt.Errorf("remote: WithName: empty name")
-		}
-		o.name = name
-		return nil
-	}
-}
-
-// WithWait bounds how long Dial waits for the builder to answer when the
-// context has no earlier deadline. The default is 30 seconds for Dial, and
-// the fleet's [ProbeTimeout] for a fleet's member.
-func WithWait(d time.Duration) DialOption {
-	return func(o *dialOptions) error {
-		if d <= 0 {
-			return fmt.Errorf("remote: WithWait(%v): must be positive", d)
-		}
-		o.wait = d
-		return nil
-	}
-}
-
-// WithTLS dials a tcp address with mutual TLS: caFile is the CA certificate
-// that signed the builder's certificate ("" for the system's roots), certFile
-// and keyFile the client's certificate and key in PEM (both "" to present
-// none). Dial reads and checks the files before contacting the builder and
-// reports a [*CredentialsError] when one is missing or wrong. The server
-// name checked against the builder's certificate is the address's host,
-// unless [WithServerName] says otherwise. The default is no TLS.
-func WithTLS(caFile, certFile, keyFile string) DialOption {
-	return func(o *dialOptions) error {
-		if (certFile == "") != (keyFile == "") {
-			return fmt.Errorf("remote: WithTLS(%q, %q, %q): give both the client certificate and its key, or neither", caFile, certFile, keyFile)
-		}
-		o.tls = true
-		o.caFile, o.certFile, o.keyFile = caFile, certFile, keyFile
-		return nil
-	}
-}
-
-// WithServerName sets the name the builder's TLS certificate must hold, for
-// a builder dialed by an address its certificate does not name. It needs
-// [WithTLS]. The default is the host of the address.
-func WithServerName(name string) DialOption {
-	return func(o *dialOptions) error {
-		if name == "" {
-			return errors.New("remote: WithServerName: empty name")
-		}
-		o.serverName = name
-		return nil
-	}
-}
-
-// AllowInsecure lets Dial use plain tcp to a host that is not a loopback
-// address. Without it, such an address without [WithTLS] is refused with an
-// [*InsecureError] before anything is sent: whoever can reach a daemon's
-// port can run anything as the daemon. Loopback addresses and unix sockets
-// never need it.
-func AllowInsecure() DialOption {
-	return func(o *dialOptions) error {
-		o.insecure = true
-		return nil
-	}
-}
-
-// WithKeepalive sets how long the connection may stay silent during a call
-// before the client pings the builder (at least 10 seconds, gRPC's floor),
-// and how long it then waits for an answer before it gives up on the
-// connection and fails the calls on it with a [*ConnectionError]. An interval
-// of 0 turns keepalive off, so that a builder that vanishes without closing
-// its connection (a host that dies, a network that drops packets) hangs a
-// solve until its context ends. The default is 30 seconds and 20 seconds.
-//
-// A daemon closes connections that ping it more often than every five
-// minutes while it sends nothing (gRPC's default enforcement); during a
-// solve the daemon checks the client's session every few seconds, so this
-// does not happen with the default.
-func WithKeepalive(interval, timeout time.Duration) DialOption {
-	return func(o *dialOptions) error {
-		switch {
-		case interval == 0:
-			o.keepalive = -1
-			return nil
-		case interval < 10*time.Second:
-			return fmt.Errorf("remote: WithKeepalive(%v, %v): the interval must be 0 (off) or at least 10s", interval, timeout)
-		case timeout <= 0:
-			return fmt.Errorf("remote: WithKeepalive(%v, %v): the timeout must be positive", interval, timeout)
-		}
-		o.keepalive, o.keepaliveTimeout = interval, timeout
-		return nil
-	}
-}
-
-// Platforms declares the platforms a builder runs natively, such as
-// "linux/arm64" for a daemon on an arm64 host, or one started with
-// --oci-worker-platform linux/arm64. Dial checks that the daemon lists each
-// of them. Every other platform the daemon lists counts as emulated. The
-// default is the first platform the daemon lists: a daemon lists its
-// configured platforms first, then every one its host can emulate.
-func Platforms(ps ...string) DialOption {
-	return func(o *dialOptions) error {
-		if len(ps) == 0 {
-			return errors.New("remote: Platforms: no platform given")
-		}
-		for _, s := range ps {
-			p, err := platforms.Parse(s)
-			if err != nil {
-				return fmt.Errorf("remote: Platforms(%q): %v", s, err)
-			}
-			o.platforms = append(o.platforms, platforms.Normalize(p))
-		}
-		return nil
-	}
-}
-
-// MaxConcurrency limits how many solves a builder runs at once: its Acquire
-// waits for a free slot, and a fleet sends the solve to the next member that
-// runs the platform instead. The default is no limit.
-func MaxConcurrency(n int) DialOption {
-	return func(o *dialOptions) error {
-		if n < 1 {
-			return fmt.Errorf("remote: MaxConcurrency(%d): must be at least 1", n)
-		}
-		o.maxConcurrency = n
-		return nil
-	}
-}
-
-func makeDialOptions(opts []DialOption) (dialOptions, error) {
-	var o dialOptions
-	var errs []error
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if o.serverName != "" && !o.tls {
-		errs = append(errs, fmt.Errorf("remote: WithServerName(%q) needs WithTLS", o.serverName))
-	}
-	return o, errors.Join(errs...)
-}
+// defaultAddress is DefaultAddress; tests point it elsewhere.
+var defaultAddress = DefaultAddress
 
 // Dial connects to the BuildKit daemon at addr and waits until it answers
 // with its workers. An empty addr means $BUILDKIT_HOST, else
@@ -226,32 +61,72 @@ func makeDialOptions(opts []DialOption) (dialOptions, error) {
 // kube-pod://, ssh://) once the package remote/connhelpers is imported.
 //
 // Everything that can be checked without contacting the builder is checked
-// first: the address ([*AddressError], [*InsecureError]) and the TLS files
-// ([*CredentialsError]). Dial then retries until the builder lists its
-// workers, and gives up at the context's deadline or after the [WithWait]
-// bound, whichever comes first, with an [*UnreachableError]; a TLS handshake
-// that fails for a reason that waiting will not fix returns a [*TLSError] at
-// once.
+// first: the options, the address ([*AddressError], [*InsecureError]) and
+// the TLS files ([*CredentialsError]). When addr is empty, $BUILDKIT_HOST
+// is unset and there is no socket at [DefaultAddress], Dial fails at once
+// with a [*NoBuilderError] that says how to get a builder; a unix socket
+// whose directory does not exist fails at once with an [*UnreachableError].
+// Dial then retries until the builder lists its workers, and gives up at
+// the context's deadline or after the [WithWait] bound, whichever comes
+// first, with an [*UnreachableError]; a TLS handshake that fails for a
+// reason that waiting will not fix returns a [*TLSError] at once.
+//
+// A password in an address is never shown: errors, the builder's name and
+// its [Builder.Address] show it as "xxxxx".
 func Dial(ctx context.Context, addr string, opts ...DialOption) (*Builder, error) {
-	o, err := makeDialOptions(opts)
+	o, err := makeDialOptions("remote: ", opts)
 	if err != nil {
 		return nil, err
 	}
+	from := ""
 	if addr == "" {
-		addr = os.Getenv("BUILDKIT_HOST")
+		addr, from = os.Getenv("BUILDKIT_HOST"), "$BUILDKIT_HOST"
 	}
 	if addr == "" {
-		addr = DefaultAddress
+		addr, from = defaultAddress, ""
+		// Mistakes in the options first, then the missing daemon.
+		if _, err := prepare(addr, &o); err != nil {
+			return nil, err
+		}
+		if err := checkDefaultSocket(addr); err != nil {
+			return nil, err
+		}
 	}
 	if o.wait == 0 {
 		o.wait = defaultDialWait
 	}
-	return dial(ctx, addr, o)
+	b, err := dial(ctx, addr, o)
+	if from != "" {
+		var ae *AddressError
+		var ie *InsecureError
+		switch {
+		case errors.As(err, &ae):
+			ae.From = from
+		case errors.As(err, &ie):
+			ie.From = from
+		}
+	}
+	return b, err
+}
+
+// checkDefaultSocket returns a *NoBuilderError when the default address
+// addr is a unix socket that does not exist.
+func checkDefaultSocket(addr string) error {
+	u, err := parseAddress(addr)
+	if err != nil || u.Scheme != "unix" {
+		return err
+	}
+	if _, err := os.Stat(u.Path); errors.Is(err, fs.ErrNotExist) {
+		return &NoBuilderError{Address: addr, Err: err}
+	}
+	return nil
 }
 
 // target is an address checked and ready to dial.
 type target struct {
-	addr  string
+	addr  string   // as given
+	url   *url.URL // addr parsed
+	shown string   // addr as errors show it, its password redacted
 	copts []client.ClientOpt
 	creds *recordingCreds // nil without TLS
 	live  *atomic.Bool    // set once the builder answered
@@ -260,43 +135,17 @@ type target struct {
 // prepare checks addr and the options and builds the client options,
 // without contacting anything.
 func prepare(addr string, o *dialOptions) (*target, error) {
-	u, err := url.Parse(addr)
-	if err != nil || u.Scheme == "" {
-		return nil, &AddressError{Address: addr, Reason: "not a URL with a scheme (use unix:///path/to/buildkitd.sock or tcp://host:port)"}
+	u, err := parseAddress(addr)
+	if err != nil {
+		return nil, err
 	}
-	t := &target{addr: addr, live: new(atomic.Bool)}
-	switch u.Scheme {
-	case "unix":
-		if u.Path == "" {
-			return nil, &AddressError{Address: addr, Reason: "unix address has no socket path (use unix:///path/to/buildkitd.sock)"}
-		}
-	case "tcp":
-		host, port, err := net.SplitHostPort(u.Host)
-		if err != nil || host == "" || port == "" {
-			return nil, &AddressError{Address: addr, Reason: "tcp address needs host:port"}
-		}
-		if u.Path != "" && u.Path != "/" {
-			return nil, &AddressError{Address: addr, Reason: fmt.Sprintf("tcp address has a path %q", u.Path)}
-		}
-		if !o.tls && !o.insecure && !isLoopback(host) {
-			return nil, &InsecureError{Address: addr}
-		}
-	default:
-		h, err := connhelper.GetConnectionHelper(addr)
-		switch {
-		case err != nil:
-			return nil, &AddressError{Address: addr, Reason: err.Error()}
-		case h == nil && helperSchemes[u.Scheme]:
-			return nil, &AddressError{Address: addr, Reason: fmt.Sprintf(
-				"the %s connection helper is not registered: add import _ \"github.com/larder-build/larder/remote/connhelpers\"", u.Scheme)}
-		case h == nil:
-			return nil, &AddressError{Address: addr, Reason: fmt.Sprintf(
-				"unknown scheme %q (use unix, tcp, or with remote/connhelpers imported: %s)", u.Scheme, strings.Join(sortedKeys(helperSchemes), ", "))}
-		}
+	t := &target{addr: addr, url: u, shown: redact(addr), live: new(atomic.Bool)}
+	if u.Scheme == "tcp" && !o.tls && !o.insecure && !isLoopback(u.Hostname()) {
+		return nil, &InsecureError{Address: t.shown}
 	}
 	if o.tls {
 		if u.Scheme != "tcp" {
-			return nil, &AddressError{Address: addr, Reason: "WithTLS applies to tcp addresses only"}
+			return nil, &AddressError{Address: t.shown, Reason: "WithTLS applies to tcp addresses only (drop WithTLS, or dial the daemon's tcp://host:port)"}
 		}
 		cfg, err := loadTLS(o)
 		if err != nil {
@@ -325,13 +174,13 @@ func prepare(addr string, o *dialOptions) (*target, error) {
 	})))
 	name := o.name
 	if name == "" {
-		name = addr
+		name = t.shown
 	}
 	wrap := func(err error) error {
 		if err == nil || !t.live.Load() || status.Code(err) != codes.Unavailable {
 			return err
 		}
-		return &ConnectionError{Builder: name, Address: addr, Err: err}
+		return &ConnectionError{Builder: name, Address: t.shown, Err: redactErr(err, addr)}
 	}
 	t.copts = append(t.copts,
 		client.WithGRPCDialOption(grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -348,7 +197,6 @@ func prepare(addr string, o *dialOptions) (*target, error) {
 	return t, nil
 }
 
-// annotatedStream names the builder in the errors of a stream whose
 // connection is lost.
 type annotatedStream struct {
 	grpc.ClientStream
@@ -467,13 +315,20 @@ func dial(ctx context.Context, addr string, o dialOptions) (*Builder, error) {
 		return nil, err
 	}
 	if o.name == "" {
-		o.name = addr
+		o.name = t.shown
+	}
+	if t.url.Scheme == "unix" {
+		// A daemon that is starting may not have made its socket yet,
+		// but a directory that does not exist is a wrong path.
+		if err := socketDirMissing(t.url); err != nil {
+			return nil, &UnreachableError{Address: t.shown, Err: err}
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.wait)
 	defer cancel()
 	c, err := client.New(ctx, addr, t.copts...)
 	if err != nil {
-		return nil, &UnreachableError{Address: addr, Err: err}
+		return nil, &UnreachableError{Address: t.shown, Err: redactErr(err, addr)}
 	}
 	var lastErr error
 	for {
@@ -492,7 +347,7 @@ func dial(ctx context.Context, addr string, o dialOptions) (*Builder, error) {
 		}
 		if tlsErr := t.permanentTLSError(err); tlsErr != nil {
 			c.Close()
-			return nil, &TLSError{Address: addr, Err: tlsErr}
+			return nil, &TLSError{Address: t.shown, Err: tlsErr}
 		}
 		if lastErr == nil || ctx.Err() == nil {
 			lastErr = err
@@ -503,7 +358,7 @@ func dial(ctx context.Context, addr string, o dialOptions) (*Builder, error) {
 			if errors.Is(lastErr, context.DeadlineExceeded) || errors.Is(lastErr, context.Canceled) || status.Code(lastErr) == codes.DeadlineExceeded {
 				lastErr = fmt.Errorf("no answer within %v: %w", o.wait, lastErr)
 			}
-			return nil, &UnreachableError{Address: addr, Err: lastErr}
+			return nil, &UnreachableError{Address: t.shown, Err: redactErr(lastErr, addr)}
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -15,14 +15,21 @@
 // needs mutual TLS ([WithTLS]) or an explicit [AllowInsecure]. BuildKit's
 // connection helpers (docker-container://, kube-pod://, ssh:// and others)
 // are opt-in: import the package remote/connhelpers to register them.
-// Everything that can be checked without the network (the address, the TLS
-// files) is checked first, and each failure has its own error type.
-// Connections send keepalive pings, so that a solve on a builder that
-// vanishes fails with a [*ConnectionError] instead of hanging.
+// Everything that can be checked without the network (the options, the
+// address and its port, the TLS files) is checked first, and each failure
+// has its own error type whose message says what to pass instead. With no
+// address, no $BUILDKIT_HOST and no socket at [DefaultAddress], Dial fails
+// at once with a [*NoBuilderError] that lists the ways to get a builder. A
+// password in an address never shows: errors, names and statuses print it
+// as "xxxxx". Connections send keepalive pings, so that a solve on a
+// builder that vanishes fails with a [*ConnectionError] instead of hanging.
 //
 // [Start] runs buildkitd from PATH with its own state directory, socket and
-// configuration, and stops it on Close. It is what Larder's demo and tests
-// use when no builder is given.
+// configuration, and stops it on Close. It checks every option before the
+// daemon runs, with BuildKit's own parsers, and writes the configuration
+// with BuildKit's own types (cmd/buildkitd/config), so that what it writes
+// is what buildkitd reads. It is what Larder's demo and tests use when no
+// builder is given.
 //
 // A [Fleet] is a set of builders. It sends each platform to a member that
 // runs it natively, else compatibly, else (when allowed) under emulation;

@@ -10,31 +10,48 @@ import (
 
 // AddressError reports a builder address that can't be dialed as written: no
 // scheme, an unknown scheme, a connection helper that is not registered, or
-// a malformed host or path. Dial reports it before contacting anything.
+// a malformed host, port or path. Dial reports it before contacting
+// anything.
 type AddressError struct {
-	// Address is the address as given.
+	// Address is the address as given, with any password in it replaced
+	// by "xxxxx".
 	Address string
-	// Reason says what is wrong with it.
+	// From says where the address came from when it was not given to
+	// Dial: "$BUILDKIT_HOST", or "" for an address given.
+	From string
+	// Reason says what is wrong with it, and what to write instead.
 	Reason string
 }
 
-// Error names the address and what is wrong with it.
+// Error names the address, where it came from, and what is wrong with it.
 func (e *AddressError) Error() string {
-	return fmt.Sprintf("remote: address %q: %s", e.Address, e.Reason)
+	return fmt.Sprintf("remote: address %q%s: %s", e.Address, from(e.From), e.Reason)
+}
+
+// from says where an address came from, in an error's words.
+func from(source string) string {
+	if source == "" {
+		return ""
+	}
+	return " (from " + source + ")"
 }
 
 // InsecureError reports a tcp address whose host is not a loopback address,
 // dialed without TLS and without [AllowInsecure]. Dial reports it before
 // contacting anything.
 type InsecureError struct {
-	// Address is the address as given.
+	// Address is the address as given, with any password in it replaced
+	// by "xxxxx".
 	Address string
+	// From says where the address came from when it was not given to
+	// Dial: "$BUILDKIT_HOST", or "" for an address given.
+	From string
 }
 
 // Error names the address and the two ways to connect to it.
 func (e *InsecureError) Error() string {
-	return fmt.Sprintf("remote: address %q: refusing plain tcp to a host that is not loopback: anyone on the path could run builds as the daemon; "+
-		"give remote.WithTLS(ca, cert, key), or remote.AllowInsecure() to accept an unencrypted connection", e.Address)
+	return fmt.Sprintf("remote: address %q%s: refusing plain tcp to a host that is not loopback: anyone on the path could run builds as the daemon; "+
+		"give remote.WithTLS(ca, cert, key), or remote.AllowInsecure() to accept an unencrypted connection", e.Address, from(e.From))
 }
 
 // CredentialsError reports a TLS file given to [WithTLS] that is missing or
@@ -49,9 +66,14 @@ type CredentialsError struct {
 	Err error
 }
 
-// Error names the file, its role and what is wrong with it.
+// Error names the file, its role and what is wrong with it, and says what
+// the file should hold.
 func (e *CredentialsError) Error() string {
-	return fmt.Sprintf("remote: WithTLS: %s %s: %v", e.What, e.File, e.Err)
+	hint := "give the client's certificate and its key in PEM, made as a pair and signed by a CA the builder trusts"
+	if e.What == "CA certificate" {
+		hint = `give the PEM file of the CA that signed the builder's certificate, or "" for the system's roots`
+	}
+	return fmt.Sprintf("remote: WithTLS: %s %s: %v (%s)", e.What, e.File, e.Err, hint)
 }
 
 // Unwrap returns the underlying error, for errors.Is and errors.As.
@@ -64,7 +86,8 @@ func (e *CredentialsError) Unwrap() error { return e.Err }
 // for its deadline. Err is the error of crypto/tls or crypto/x509, so
 // errors.As reaches x509.UnknownAuthorityError and its kin.
 type TLSError struct {
-	// Address is the builder's address.
+	// Address is the builder's address, with any password in it replaced
+	// by "xxxxx".
 	Address string
 	// Err is the handshake's error.
 	Err error
@@ -100,9 +123,12 @@ func tlsReason(err error) string {
 }
 
 // UnreachableError reports a builder that did not answer before the dial's
-// deadline: no socket, connection refused, or no workers listed.
+// deadline: no socket, connection refused, or no workers listed. Dial
+// reports it at once, without waiting, for a unix socket whose directory
+// does not exist.
 type UnreachableError struct {
-	// Address is the builder's address.
+	// Address is the builder's address, with any password in it replaced
+	// by "xxxxx".
 	Address string
 	// Err is the last error seen while waiting.
 	Err error
@@ -129,7 +155,8 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 type ConnectionError struct {
 	// Builder is the name of the builder.
 	Builder string
-	// Address is the builder's address.
+	// Address is the builder's address, with any password in it replaced
+	// by "xxxxx".
 	Address string
 	// Err is gRPC's error.
 	Err error
@@ -139,6 +166,45 @@ type ConnectionError struct {
 func (e *ConnectionError) Error() string {
 	return fmt.Sprintf("remote: lost the connection to builder %s (%s): %v", e.Builder, e.Address, e.Err)
 }
+
+// NoBuilderError reports that [Dial] had no builder to dial: it was given
+// no address, $BUILDKIT_HOST is not set, and there is no socket at
+// [DefaultAddress]. Dial reports it at once, without waiting. Its message
+// lists the ways to get a builder.
+type NoBuilderError struct {
+	// Address is the default address that has no socket.
+	Address string
+	// Err is the error of looking for the socket; it wraps
+	// fs.ErrNotExist.
+	Err error
+}
+
+// builderSources are the ways to get a builder that a NoBuilderError
+// lists, in the order it lists them. A function of this package that finds
+// or starts a builder by itself (remote.Auto, planned) goes first when it
+// exists.
+var builderSources = []string{
+	"remote.Start(ctx) runs a local buildkitd as a child process (it needs root, and runc in PATH)",
+	`remote.Dial(ctx, "docker-container://NAME") reaches buildkitd in the container NAME (with import _ "github.com/larder-build/larder/remote/connhelpers")`,
+	"set $BUILDKIT_HOST to the address of a running builder, such as unix:///path/to/buildkitd.sock or tcp://host:1234",
+}
+
+// Error says that no builder was found where Dial looks, and lists the
+// ways to get one.
+func (e *NoBuilderError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "remote: no builder to dial: no address given, $BUILDKIT_HOST is not set, and there is no socket at %s (no buildkitd runs there). To get a builder: ", e.Address)
+	for i, s := range builderSources {
+		if i > 0 {
+			b.WriteString("; or ")
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error, for errors.Is and errors.As.
+func (e *NoBuilderError) Unwrap() error { return e.Err }
 
 // UnsupportedPlatformError reports a platform that no worker of a builder runs.
 type UnsupportedPlatformError struct {

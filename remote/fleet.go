@@ -30,19 +30,20 @@ type memberSpec struct {
 }
 
 // Member adds the builder at addr to the fleet, dialed with opts: [WithName]
-// (its name in reports and on the hash ring; the default is addr), [WithTLS]
-// and the other dial options, [Platforms] to declare its native platforms,
-// and [MaxConcurrency] to bound the solves it runs at once. The address and
-// the TLS files are checked by NewFleet before anything is dialed. The fleet
-// closes the builders it dials.
+// (its name in reports and on the hash ring; the default is addr, with any
+// password in it redacted), [WithTLS] and the other dial options,
+// [Platforms] to declare its native platforms, and [MaxConcurrency] to
+// bound the solves it runs at once. The address and the TLS files are
+// checked by NewFleet before anything is dialed. The fleet closes the
+// builders it dials.
 func Member(addr string, opts ...DialOption) FleetOption {
 	return func(o *fleetOptions) error {
 		if addr == "" {
-			return errors.New("remote: Member: empty address")
+			return errors.New(`Member(""): empty address (give the builder's address, such as "tcp://arm-1:1234" or "unix:///run/buildkit/buildkitd.sock")`)
 		}
-		do, err := makeDialOptions(opts)
+		do, err := makeDialOptions(fmt.Sprintf("Member(%q): ", redact(addr)), opts)
 		if err != nil {
-			return fmt.Errorf("remote: Member(%q): %w", addr, err)
+			return err
 		}
 		o.members = append(o.members, memberSpec{addr: addr, opts: do})
 		return nil
@@ -55,7 +56,7 @@ func Member(addr string, opts ...DialOption) FleetOption {
 func FromBuilder(b *Builder) FleetOption {
 	return func(o *fleetOptions) error {
 		if b == nil {
-			return errors.New("remote: FromBuilder: nil builder")
+			return errors.New("FromBuilder(nil): nil builder (pass a *Builder made by remote.Dial or remote.Start)")
 		}
 		o.members = append(o.members, memberSpec{addr: b.addr, opts: b.opts, b: b})
 		return nil
@@ -79,7 +80,7 @@ func AllowEmulation() FleetOption {
 func ProbeTimeout(d time.Duration) FleetOption {
 	return func(o *fleetOptions) error {
 		if d <= 0 {
-			return fmt.Errorf("remote: ProbeTimeout(%v): must be positive", d)
+			return fmt.Errorf("ProbeTimeout(%v): must be positive (such as remote.ProbeTimeout(5*time.Second), the default)", d)
 		}
 		o.probe = d
 		return nil
@@ -93,7 +94,7 @@ func ProbeTimeout(d time.Duration) FleetOption {
 func RetryBackoff(min, max time.Duration) FleetOption {
 	return func(o *fleetOptions) error {
 		if min <= 0 || max < min {
-			return fmt.Errorf("remote: RetryBackoff(%v, %v): want 0 < min <= max", min, max)
+			return fmt.Errorf("RetryBackoff(%v, %v): want 0 < min <= max (such as remote.RetryBackoff(time.Second, time.Minute), the default)", min, max)
 		}
 		o.minBackoff, o.maxBackoff = min, max
 		return nil
@@ -157,10 +158,10 @@ func NewFleet(ctx context.Context, opts ...FleetOption) (*Fleet, error) {
 			continue
 		}
 		if err := opt(&o); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, prefixed("remote: ", []error{err}))
 		}
 	}
-	if len(o.members) == 0 {
+	if len(o.members) == 0 && len(errs) == 0 {
 		errs = append(errs, errors.New("remote: NewFleet: no member (add remote.Member or remote.FromBuilder)"))
 	}
 	f := &Fleet{opts: o, changed: make(chan struct{}), ping: pingBuilder}
@@ -175,7 +176,7 @@ func NewFleet(ctx context.Context, opts ...FleetOption) (*Fleet, error) {
 			m.spec.wait = 0 // the builder's own wait was for its first dial
 		}
 		if m.name == "" {
-			m.name = s.addr
+			m.name = redact(s.addr)
 		}
 		if m.spec.wait == 0 {
 			m.spec.wait = o.probe
@@ -188,7 +189,12 @@ func NewFleet(ctx context.Context, opts ...FleetOption) (*Fleet, error) {
 		if m.owned {
 			// Everything that can be checked without dialing.
 			if _, err := prepare(m.addr, &m.spec); err != nil {
-				errs = append(errs, fmt.Errorf("remote: NewFleet: member %s: %w", m.name, err))
+				if m.name == redact(m.addr) {
+					// The error names the address, which is its name.
+					errs = append(errs, fmt.Errorf("remote: NewFleet: member %w", unprefixed(err)))
+				} else {
+					errs = append(errs, fmt.Errorf("remote: NewFleet: member %s: %w", m.name, unprefixed(err)))
+				}
 			}
 		}
 		f.members = append(f.members, m)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,145 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/containerd/platforms"
 )
-
-// StartOption configures [Start].
-type StartOption func(*startOptions) error
-
-type startOptions struct {
-	binary     string
-	stateDir   string
-	insecure   []string
-	platforms  []string
-	logTo      io.Writer
-	maxStorage string
-	dial       []DialOption
-	tcp        *tcpListen
-}
-
-type tcpListen struct {
-	addr, ca, cert, key string
-}
-
-// Binary sets the buildkitd executable Start runs. The default is
-// "buildkitd" looked up in PATH.
-func Binary(path string) StartOption {
-	return func(o *startOptions) error {
-		if path == "" {
-			return errors.New("remote: Binary: empty path")
-		}
-		o.binary = path
-		return nil
-	}
-}
-
-// StateDir sets the directory that holds the daemon's state (its --root)
-// and its configuration; its sockets live in a short temporary directory of
-// their own. A state dir keeps cache mounts and layer cache between runs.
-// The default is a new temporary directory removed on Close.
-func StateDir(dir string) StartOption {
-	return func(o *startOptions) error {
-		if !filepath.IsAbs(dir) {
-			return fmt.Errorf("remote: StateDir(%q): must be an absolute path", dir)
-		}
-		o.stateDir = dir
-		return nil
-	}
-}
-
-// InsecureRegistry lets the daemon reach the registry at host (such as
-// "127.0.0.1:5000") over plain HTTP. The default is HTTPS for every registry.
-func InsecureRegistry(host string) StartOption {
-	return func(o *startOptions) error {
-		if host == "" || strings.Contains(host, "/") {
-			return fmt.Errorf("remote: InsecureRegistry(%q): want host or host:port", host)
-		}
-		o.insecure = append(o.insecure, host)
-		return nil
-	}
-}
-
-// WorkerPlatforms sets the platforms of the daemon's worker (buildkitd's
-// --oci-worker-platform), such as "linux/arm64" for a member that should
-// take arm64 builds; the first is the worker's default platform. The daemon
-// still lists every platform the host can emulate after these, so a fleet
-// should declare its members' platforms. The default is the host's platform
-// first, then the emulated ones.
-func WorkerPlatforms(ps ...string) StartOption {
-	return func(o *startOptions) error {
-		for _, p := range ps {
-			if _, err := platforms.Parse(p); err != nil {
-				return fmt.Errorf("remote: WorkerPlatforms(%q): %v", p, err)
-			}
-		}
-		o.platforms = append(o.platforms, ps...)
-		return nil
-	}
-}
-
-// MaxStorage sets how much disk the daemon's cache may use before garbage
-// collection, as buildkitd reads it ("20GB", "10%"). The default is 20GB.
-// Larder's policy keeps cache mounts under the same bound as everything
-// else, instead of BuildKit's default that evicts cache mounts first.
-func MaxStorage(s string) StartOption {
-	return func(o *startOptions) error {
-		if s == "" {
-			return errors.New("remote: MaxStorage: empty size")
-		}
-		o.maxStorage = s
-		return nil
-	}
-}
-
-// DaemonLog copies everything the daemon writes to w. The default keeps only
-// the last lines, for the error when the daemon fails to start.
-func DaemonLog(w io.Writer) StartOption {
-	return func(o *startOptions) error {
-		o.logTo = w
-		return nil
-	}
-}
-
-// ListenTCP makes the daemon also listen on the tcp address addr (such as
-// "127.0.0.1:1234") with TLS: certFile and keyFile are its certificate and
-// key in PEM; with a caFile, it asks every client for a certificate signed
-// by that CA (mutual TLS). Start itself still dials the daemon's unix
-// socket. The default is the unix socket only.
-func ListenTCP(addr, caFile, certFile, keyFile string) StartOption {
-	return func(o *startOptions) error {
-		if o.tcp != nil {
-			return fmt.Errorf("remote: ListenTCP(%q): the daemon already listens on %q (one tcp address only)", addr, o.tcp.addr)
-		}
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil || host == "" || port == "" {
-			return fmt.Errorf("remote: ListenTCP(%q): want host:port", addr)
-		}
-		if certFile == "" || keyFile == "" {
-			return fmt.Errorf("remote: ListenTCP(%q): the daemon needs a certificate and its key", addr)
-		}
-		for _, f := range []string{caFile, certFile, keyFile} {
-			if f == "" {
-				continue
-			}
-			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("remote: ListenTCP(%q): %w", addr, err)
-			}
-		}
-		o.tcp = &tcpListen{addr: addr, ca: caFile, cert: certFile, key: keyFile}
-		return nil
-	}
-}
-
-// StartDialOptions passes options such as [WithName] to the dial that
-// follows the daemon's start.
-func StartDialOptions(opts ...DialOption) StartOption {
-	return func(o *startOptions) error {
-		o.dial = append(o.dial, opts...)
-		return nil
-	}
-}
 
 // Start runs buildkitd as a child process with its own state directory,
 // socket and configuration, waits until it answers, and returns a Builder
@@ -162,21 +23,25 @@ func StartDialOptions(opts ...DialOption) StartOption {
 // [*StartError] saying what is missing when it can't start: not root, no
 // runc, no buildkitd. Options are checked before the daemon starts.
 func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
-	o := startOptions{binary: "buildkitd", maxStorage: "20GB"}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
-	}
-	dopts, err := makeDialOptions(o.dial)
-	if err != nil {
+	o, err := makeStartOptions(opts)
+	dopts, derr := makeDialOptions("remote: StartDialOptions: ", o.dial)
+	if err := errors.Join(err, derr); err != nil {
 		return nil, err
 	}
 	if dopts.tls || dopts.insecure {
-		return nil, errors.New("remote: Start dials the daemon's unix socket: WithTLS and AllowInsecure do not apply (use ListenTCP, then Dial)")
+		return nil, errors.New("remote: StartDialOptions: Start dials the daemon's unix socket: WithTLS and AllowInsecure do not apply (drop them; to reach the daemon over tcp, give ListenTCP, then Dial its address)")
 	}
 	if dopts.wait == 0 {
 		dopts.wait = 60 * time.Second
+	}
+	if o.stateDir != "" {
+		if fi, err := os.Stat(o.stateDir); err == nil && !fi.IsDir() {
+			return nil, fmt.Errorf("remote: StateDir(%q): a file, not a directory (give a directory, or a path that does not exist yet)", o.stateDir)
+		}
+	}
+	cfgTOML, err := marshalDaemonConfig(daemonConfig(o))
+	if err != nil {
+		return nil, &StartError{Reason: "rendering the daemon configuration", Err: err}
 	}
 	if os.Geteuid() != 0 {
 		return nil, &StartError{Reason: "buildkitd with the runc worker needs root (run as root, or dial a running builder with Dial)"}
@@ -208,7 +73,7 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 	}
 	sock := filepath.Join(sockDir, "buildkitd.sock")
 	cfgPath := filepath.Join(o.stateDir, "buildkitd.toml")
-	if err := os.WriteFile(cfgPath, []byte(daemonConfig(o)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, cfgTOML, 0o600); err != nil {
 		return nil, &StartError{Reason: "writing the daemon configuration", Err: err}
 	}
 	root := filepath.Join(o.stateDir, "root")
@@ -224,9 +89,6 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 		if o.tcp.ca != "" {
 			args = append(args, "--tlscacert", o.tcp.ca)
 		}
-	}
-	for _, p := range o.platforms {
-		args = append(args, "--oci-worker-platform", p)
 	}
 	cmd := exec.Command(bin, args...)
 	logBuf := &tailBuffer{max: 64 << 10}
@@ -346,22 +208,6 @@ func unescapeMount(s string) string {
 			}
 		}
 		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// daemonConfig renders buildkitd's TOML configuration.
-func daemonConfig(o startOptions) string {
-	var b strings.Builder
-	b.WriteString("[worker.oci]\n  enabled = true\n  gc = true\n")
-	// One policy over every record: cache mounts are evicted by the same
-	// rule as layers, not first.
-	fmt.Fprintf(&b, "  [[worker.oci.gcpolicy]]\n    all = true\n    maxUsedSpace = %q\n", o.maxStorage)
-	b.WriteString("[worker.containerd]\n  enabled = false\n")
-	hosts := slices.Clone(o.insecure)
-	slices.Sort(hosts)
-	for _, h := range slices.Compact(hosts) {
-		fmt.Fprintf(&b, "[registry.%q]\n  http = true\n  insecure = true\n", h)
 	}
 	return b.String()
 }

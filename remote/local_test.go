@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,65 @@ func TestStartGCPolicyIsAccepted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Every option that goes into the daemon's configuration, at once:
+// buildkitd starts with what Start writes, and its worker reports the
+// platforms and the GC bound given.
+func TestStartAcceptsEveryOption(t *testing.T) {
+	env := testenv.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var log lockedBuffer
+	b, err := env.NewBuilder(ctx,
+		remote.MaxStorage("10%"),
+		remote.WorkerPlatforms("linux/arm64", "linux/amd64"),
+		remote.InsecureRegistry("registry.example.com"),
+		remote.InsecureRegistry("[::1]:5000"),
+		remote.InsecureRegistry("localhost"),
+		remote.StateDir(filepath.Join(t.TempDir(), "state")),
+		remote.DaemonLog(&log),
+		remote.StartDialOptions(remote.WithName("every-option"), remote.Platforms("linux/amd64"), remote.MaxConcurrency(2)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ws, err := b.Client().ListWorkers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 {
+		t.Fatalf("%d workers, want the OCI worker alone", len(ws))
+	}
+	w := ws[0]
+	if got := fmt.Sprint(w.Platforms[:2]); len(w.Platforms) < 2 || w.Platforms[0].Architecture != "arm64" || w.Platforms[1].Architecture != "amd64" {
+		t.Errorf("worker platforms start with %s, want linux/arm64 then linux/amd64", got)
+	}
+	if len(w.GCPolicy) != 1 || !w.GCPolicy[0].All || w.GCPolicy[0].MaxUsedSpace <= 0 || w.GCPolicy[0].MaxUsedSpace == 20<<30 {
+		t.Errorf("GC policy %+v, want one rule over every record bounded by 10%% of the disk", w.GCPolicy)
+	}
+	if !strings.Contains(log.String(), "running server on") {
+		t.Errorf("DaemonLog got %q, want the daemon's log", log.String())
+	}
+}
+
+// lockedBuffer is a buffer a daemon's log goes to while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func TestStartChecksOptionsFirst(t *testing.T) {

@@ -36,7 +36,8 @@ func (s MemberState) String() string {
 type MemberStatus struct {
 	// Name is the member's name.
 	Name string
-	// Address is the member's address.
+	// Address is the member's address, with any password in it replaced
+	// by "xxxxx".
 	Address string
 	// State says whether the member answers.
 	State MemberState
@@ -103,7 +104,7 @@ func (f *Fleet) Members() []MemberStatus {
 }
 
 func (f *Fleet) statusLocked(m *member) MemberStatus {
-	s := MemberStatus{Name: m.name, Address: m.addr, State: m.state, Err: m.err, InFlight: m.inflight}
+	s := MemberStatus{Name: m.name, Address: redact(m.addr), State: m.state, Err: m.err, InFlight: m.inflight}
 	if m.state == StateDown {
 		s.RetryAt = m.retryAt
 	}

@@ -28,11 +28,10 @@ type Route struct {
 // taking a slot: members not dialed yet count by the platforms they declare.
 // It returns a [*RouteError] when no member can build p.
 func (f *Fleet) Route(p string, key string) (Route, error) {
-	pp, err := platforms.Parse(p)
+	pp, err := parsePlatform("Route", p)
 	if err != nil {
-		return Route{}, fmt.Errorf("remote: Route(%q): %v", p, err)
+		return Route{}, fmt.Errorf("remote: %w", err)
 	}
-	pp = platforms.Normalize(pp)
 	order := f.ring.order(key)
 	f.mu.Lock()
 	defer f.mu.Unlock()

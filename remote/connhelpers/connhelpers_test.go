@@ -24,11 +24,17 @@ func TestHelpersAreRegistered(t *testing.T) {
 		{"nerdctl-container://", "lacks container name"},
 		{"kube-pod://", "lacks pod name"},
 		{"ssh://me:secret@builder.example", "plain-text password"},
+		{"docker-container://", "such as docker-container://buildkitd"},
+		{"ssh://me:secret@builder.example", `"ssh://me:xxxxx@builder.example"`},
+		{"ssh://me:secret@builder.example", "your keys or agent"},
 	} {
 		_, err := remote.Dial(ctx, tc.addr)
 		var ae *remote.AddressError
 		if !errors.As(err, &ae) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Dial(%q) = %v, want an *AddressError saying %q", tc.addr, err, tc.want)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("Dial(%q) = %v, which shows the password", tc.addr, err)
 		}
 	}
 	// A well-formed address is no longer refused: the helper runs its
@@ -39,5 +45,10 @@ func TestHelpersAreRegistered(t *testing.T) {
 	var ue *remote.UnreachableError
 	if errors.As(err, &ae) || !errors.As(err, &ue) {
 		t.Errorf("Dial(docker-container://…) = %v, want an *UnreachableError", err)
+	}
+	// The docker-container helper ignores a password; it never shows.
+	_, err = remote.Dial(ctx, "docker-container://me:secret@larder-no-such-container", remote.WithWait(time.Second))
+	if !errors.As(err, &ue) || ue.Address != "docker-container://me:xxxxx@larder-no-such-container" || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Dial(docker-container://me:secret@…) = %v, want an *UnreachableError without the password", err)
 	}
 }
