@@ -59,7 +59,7 @@ func WithLocal(name, dir string) SolveOption {
 		}
 		fi, err := os.Stat(dir)
 		if err != nil {
-			return fmt.Errorf("WithLocal(%q, %q): %w", name, dir, err)
+			return fmt.Errorf("WithLocal(%q, %q): %w (give an existing directory, such as \"./src\")", name, dir, err)
 		}
 		if !fi.IsDir() {
 			return fmt.Errorf("WithLocal(%q, %q): not a directory (give the directory to send, such as \"./src\")", name, dir)
@@ -109,7 +109,7 @@ func WithSecretFile(id, path string) SolveOption {
 	return func(o *solveOptions) error {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return fmt.Errorf("WithSecretFile(%q): %w", id, err)
+			return fmt.Errorf("WithSecretFile(%q): %w (give a file you can read, or the value with WithSecret)", id, err)
 		}
 		return WithSecret(id, b)(o)
 	}

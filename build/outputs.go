@@ -66,7 +66,7 @@ func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 		attrs := map[string]string{}
 		if ref != "" {
 			if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-				return fmt.Errorf("%s(%q, %q): %w", fn, path, ref, err)
+				return fmt.Errorf("%s(%q, %q): %w (want a reference such as app:1.2)", fn, path, ref, err)
 			}
 			attrs["name"] = ref
 		} else if needRef {

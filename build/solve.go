@@ -132,7 +132,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	if len(o.ssh) > 0 && len(errs) == 0 {
 		sp, err := sshprovider.NewSSHAgentProvider(o.ssh)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("WithSSH: %w", err))
+			errs = append(errs, fmt.Errorf("WithSSH: %w (give the socket of a running SSH agent or a private key file)", err))
 		}
 		o.sshProvider = sp
 	}

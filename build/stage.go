@@ -461,7 +461,7 @@ func (s Stage) Platform(p string) Stage {
 func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
 	pl, err := platforms.Parse(p)
 	if err != nil {
-		return nil, fmt.Errorf("build: Marshal: platform %q: %w", p, err)
+		return nil, fmt.Errorf("build: Marshal: platform %q: %w (want os/arch[/variant], such as linux/arm64)", p, err)
 	}
 	pl = platforms.Normalize(pl)
 	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl), llb.LocalUniqueID(marshalLocalID))

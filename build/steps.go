@@ -126,7 +126,7 @@ type copyOptions struct {
 func Chown(uid, gid int) CopyOption {
 	return func(o *copyOptions) error {
 		if uid < 0 || gid < 0 {
-			return fmt.Errorf("Chown(%d, %d): ids must not be negative", uid, gid)
+			return fmt.Errorf("Chown(%d, %d): ids must not be negative (give 0 or more, such as Chown(1000, 1000))", uid, gid)
 		}
 		c := llb.WithUIDGID(uid, gid).(llb.ChownOpt)
 		o.chown = &c

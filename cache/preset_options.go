@@ -277,7 +277,7 @@ func newPreset[O interface{ applyPreset(*presetConfig) }](tool string, opts []O,
 	c := &presetConfig{tool: tool, project: DefaultProject, home: "/root"}
 	for i, o := range opts {
 		if any(o) == nil {
-			c.fail("", "", "option %d is nil", i+1)
+			c.fail("", "", "option %d is nil; leave it out", i+1)
 			continue
 		}
 		o.applyPreset(c)
