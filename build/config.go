@@ -51,6 +51,9 @@ func (s Stage) Cmd(args ...string) Stage {
 // Label sets a label of the exported image. It does not change any step or
 // cache key.
 func (s Stage) Label(key, value string) Stage {
+	if key == "" {
+		return s.withErr(fmt.Errorf("build: Label(%q): empty key (give a label key, such as \"org.opencontainers.image.source\")", key))
+	}
 	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
 	labels := make(map[string]string, len(s.n.config.labels)+1)
 	for k, v := range s.n.config.labels {

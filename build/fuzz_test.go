@@ -115,23 +115,13 @@ func FuzzPlatforms(f *testing.F) {
 			t.Fatalf("%q: accepted as %+v, without an OS or an architecture", s, p)
 		}
 
-		// Known, reported, not fixed here: Larder writes a platform with
-		// platforms.Format, which drops an OS version and OS features
-		// ("windows(10.0.17763)/amd64" is written "windows/amd64"), in
-		// reports, LocalDir subdirectories, cache.ForPlatform suffixes and
-		// cache.MountKey, so such a platform does not read back. The
-		// minimized input is testdata/fuzz/FuzzPlatforms/ddd96b7c2afdf8b2.
+		// A platform Larder writes with platforms.Format must read back:
+		// no OS version or features, no "." or ".." components.
 		if p.OSVersion != "" || len(p.OSFeatures) > 0 {
-			t.Skipf("known: %q has an OS version or OS features, which platforms.Format drops", s)
+			t.Fatalf("%q: accepted with an OS version or OS features, which platforms.Format drops", s)
 		}
-
-		// Known, reported, not fixed here: platforms.Parse takes "." and
-		// ".." as an OS, architecture or variant, which platforms.Format
-		// (a path.Join) then cleans away: "0/." is written "0", and
-		// "linux/amd64/.." is written "linux". The minimized input is
-		// testdata/fuzz/FuzzPlatforms/dae50388f060e686.
 		if slices.ContainsFunc([]string{p.OS, p.Architecture, p.Variant}, func(c string) bool { return c == "." || c == ".." }) {
-			t.Skipf("known: %q has a component \".\" or \"..\", which platforms.Format cleans away", s)
+			t.Fatalf("%q: accepted with a component \".\" or \"..\", which platforms.Format cleans away", s)
 		}
 
 		// The platform's own string reads back as the same platform.
@@ -146,14 +136,6 @@ func FuzzPlatforms(f *testing.F) {
 			}
 		}
 		// ... so both given to Platforms are one platform given twice.
-		// Known, reported, not fixed here: Platforms finds a platform given
-		// twice with platforms.Only, whose matcher does not match some
-		// platforms with themselves (arm64 with a variant such as "0"), so
-		// Platforms("linux/arm64/0", "linux/arm64/0") is accepted. The
-		// minimized input is testdata/fuzz/FuzzPlatforms/4a7a386fcd9fe302.
-		if !platforms.Only(p).Match(p) {
-			t.Skipf("known: platforms.Only(%+v) does not match the platform itself", p)
-		}
 		var o solveOptions
 		if err := Platforms(s, formatted)(&o); err == nil || !strings.Contains(err.Error(), "given twice") {
 			t.Fatalf("Platforms(%q, %q) = %v, want the platform given twice", s, formatted, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/larder-build/larder/cache"
+	"github.com/larder-build/larder/internal/platform"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
@@ -187,12 +188,11 @@ func Platforms(ps ...string) SolveOption {
 			return errors.New("Platforms: no platform (give at least one, such as \"linux/amd64\")")
 		}
 		for _, p := range ps {
-			pl, err := platforms.Parse(p)
+			pl, err := platform.Parse("Platforms", p)
 			if err != nil {
-				return fmt.Errorf("Platforms(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err)
+				return err
 			}
-			pl = platforms.Normalize(pl)
-			if slices.ContainsFunc(o.platforms, func(q ocispecs.Platform) bool { return platforms.Only(q).Match(pl) && platforms.Only(pl).Match(q) }) {
+			if slices.ContainsFunc(o.platforms, func(q ocispecs.Platform) bool { return platforms.Format(q) == platforms.Format(pl) }) {
 				return fmt.Errorf("Platforms: %s given twice (give each platform once)", platforms.Format(pl))
 			}
 			o.platforms = append(o.platforms, pl)

@@ -78,11 +78,17 @@ func Strict() PersistOption {
 // and saved, the sizes and the times.
 func PersistCacheMounts(store cache.MountStore, opts ...PersistOption) SolveOption {
 	return func(o *solveOptions) error {
+		if store == nil {
+			return errors.New("PersistCacheMounts: nil store (pass one such as cache.RegistryStore(\"registry.example.com/team/app-caches\"))")
+		}
 		if err := store.Validate(); err != nil {
 			return fmt.Errorf("PersistCacheMounts: %w", err)
 		}
 		p := &persistOptions{store: store}
-		for _, opt := range opts {
+		for i, opt := range opts {
+			if opt == nil {
+				return fmt.Errorf("PersistCacheMounts: option %d is nil (leave it out)", i+1)
+			}
 			if err := opt(p); err != nil {
 				return fmt.Errorf("PersistCacheMounts: %w", err)
 			}

@@ -10,9 +10,12 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/patternmatcher"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	neturl "net/url"
 
+	"github.com/larder-build/larder/internal/platform"
 	"github.com/larder-build/larder/mounts"
 )
 
@@ -156,11 +159,10 @@ func Platform(p string) SourceOption {
 		if err := check(kind); err != nil {
 			return err
 		}
-		pl, err := platforms.Parse(p)
+		pl, err := platform.Parse("Platform", p)
 		if err != nil {
-			return fmt.Errorf("Platform(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err)
+			return err
 		}
-		pl = platforms.Normalize(pl)
 		o.platform = &pl
 		return nil
 	})
@@ -172,7 +174,7 @@ func Include(patterns ...string) SourceOption {
 	check := only("Include", "local")
 	return sourceOptionFunc(func(kind string, o *sourceOptions) error {
 		o.include = append(o.include, patterns...)
-		return check(kind)
+		return errors.Join(check(kind), checkPatterns("Include", patterns))
 	})
 }
 
@@ -182,8 +184,20 @@ func Exclude(patterns ...string) SourceOption {
 	check := only("Exclude", "local")
 	return sourceOptionFunc(func(kind string, o *sourceOptions) error {
 		o.exclude = append(o.exclude, patterns...)
-		return check(kind)
+		return errors.Join(check(kind), checkPatterns("Exclude", patterns))
 	})
+}
+
+// checkPatterns reports the patterns of the option fn that .dockerignore's
+// matcher can't read.
+func checkPatterns(fn string, patterns []string) error {
+	var errs []error
+	for _, p := range patterns {
+		if _, err := patternmatcher.New([]string{p}); err != nil || p == "" {
+			errs = append(errs, fmt.Errorf("%s(%q): not a pattern (want .dockerignore syntax, such as \"*.go\" or \"src/**\")", fn, p))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // KeepGitDir keeps the .git directory of a [Git] checkout. The default
@@ -320,11 +334,30 @@ func Git(remote, ref string, opts ...SourceOption) Stage {
 	if remote == "" {
 		return failed(errors.New("build: Git: empty remote (want a URL such as https://host/repo.git)"))
 	}
+	if !gitRemote(remote) {
+		return failed(fmt.Errorf("build: Git(%q): not a git remote (want an https://, http://, ssh:// or git:// URL, or user@host:path)", remote))
+	}
 	var gopts []llb.GitOption
 	if o.keepGitDir {
 		gopts = append(gopts, llb.KeepGitDir())
 	}
 	return From(llb.Git(remote, ref, gopts...))
+}
+
+// gitRemote reports whether remote is a URL or an scp-like address that
+// git reads.
+func gitRemote(remote string) bool {
+	if u, err := neturl.Parse(remote); err == nil && u.Host != "" {
+		switch u.Scheme {
+		case "https", "http", "ssh", "git":
+			return true
+		}
+		return false
+	}
+	// user@host:path, as git's scp-like syntax.
+	at := strings.Index(remote, "@")
+	colon := strings.Index(remote, ":")
+	return at > 0 && colon > at+1 && colon < len(remote)-1 && !strings.ContainsAny(remote[:colon], "/ ")
 }
 
 // HTTP returns a directory holding the file downloaded from url. It takes
@@ -336,6 +369,9 @@ func HTTP(url string, opts ...SourceOption) Stage {
 	}
 	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 		return failed(fmt.Errorf("build: HTTP(%q): want an http:// or https:// URL", url))
+	}
+	if u, err := neturl.Parse(url); err != nil || u.Host == "" {
+		return failed(fmt.Errorf("build: HTTP(%q): want an http:// or https:// URL with a host, such as https://example.com/tool.tgz", url))
 	}
 	var hopts []llb.HTTPOption
 	if o.checksum != "" {
@@ -443,11 +479,10 @@ func (s Stage) User(user string) Stage {
 // Platform sets the platform of the following steps, such as "linux/arm64".
 // The default is the platform of the solve.
 func (s Stage) Platform(p string) Stage {
-	pl, err := platforms.Parse(p)
+	pl, err := platform.Parse("Platform", p)
 	if err != nil {
-		return s.withErr(fmt.Errorf("build: Platform(%q): %w (want os/arch[/variant], such as linux/arm64)", p, err))
+		return s.withErr(fmt.Errorf("build: %w", err))
 	}
-	pl = platforms.Normalize(pl)
 	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Platform(pl) })
 	s.n.config.platform = &pl
 	return s
@@ -459,10 +494,9 @@ func (s Stage) Platform(p string) Stage {
 // stage and platform give a byte-identical definition. It reports any
 // mistake s carries.
 func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
-	pl, err := platforms.Parse(p)
+	pl, err := platform.Parse("Marshal", p)
 	if err != nil {
-		return nil, fmt.Errorf("build: Marshal: platform %q: %w (want os/arch[/variant], such as linux/arm64)", p, err)
+		return nil, fmt.Errorf("build: %w", err)
 	}
-	pl = platforms.Normalize(pl)
 	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl), llb.LocalUniqueID(marshalLocalID))
 }

@@ -172,7 +172,11 @@ func (s Stage) Copy(from Stage, src, dst string, opts ...CopyOption) Stage {
 	}
 	var o copyOptions
 	var errs []error
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			errs = append(errs, fmt.Errorf("option %d is nil (leave it out)", i+1))
+			continue
+		}
 		if err := opt(&o); err != nil {
 			errs = append(errs, err)
 		}

@@ -125,7 +125,7 @@ func TestUnitStageErrors(t *testing.T) {
 		{"Marshal platform", func() error {
 			_, err := alpine.Marshal(context.Background(), "not a platform")
 			return err
-		}, []string{`build: Marshal: platform "not a platform"`}},
+		}, []string{`build: Marshal("not a platform")`}},
 
 		// Checksum and Filename.
 		{"Checksum algorithm", errOf(build.HTTP(url, build.Checksum("md5:d41d8cd98f00b204e9800998ecf8427e"))),

@@ -76,7 +76,7 @@ var ErrNotFound = errors.New("not found in the store")
 var (
 	keyPattern      = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 	headNamePattern = regexp.MustCompile(`^[0-9]{19}-[0-9a-f]{8}$`)
-	tagUnsafe       = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+	tagUnsafe       = regexp.MustCompile(`[^A-Za-z0-9_.-]+|\.\.+`)
 )
 
 // ValidKey reports whether key has the form [MountKey] gives keys, which a

@@ -3,11 +3,10 @@ package remote
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/containerd/platforms"
+	"github.com/larder-build/larder/internal/platform"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -219,60 +218,5 @@ type trimmedError struct{ err error }
 func (e *trimmedError) Error() string { return strings.TrimPrefix(e.err.Error(), "remote: ") }
 func (e *trimmedError) Unwrap() error { return e.err }
 
-// platformForm says how to write a platform.
-const platformForm = `os/arch[/variant], such as "linux/arm64" or "linux/arm/v7"`
-
-// parsePlatform parses s, given to the option or method named by what, as
-// containerd's platforms package and BuildKit read it, and normalizes it.
-func parsePlatform(what, s string) (ocispecs.Platform, error) {
-	switch {
-	case strings.TrimSpace(s) == "":
-		return ocispecs.Platform{}, fmt.Errorf("%s(%q): empty platform (give %s)", what, s, platformForm)
-	case strings.TrimSpace(s) != s:
-		return ocispecs.Platform{}, fmt.Errorf("%s(%q): spaces around the platform (remove them: %q)", what, s, strings.TrimSpace(s))
-	case strings.Contains(s, ","):
-		var parts []string
-		for _, p := range strings.Split(s, ",") {
-			parts = append(parts, fmt.Sprintf("%q", strings.TrimSpace(p)))
-		}
-		return ocispecs.Platform{}, fmt.Errorf("%s(%q): one platform per argument: %s(%s)", what, s, what, strings.Join(parts, ", "))
-	}
-	p, err := platforms.Parse(s)
-	if err != nil {
-		return ocispecs.Platform{}, fmt.Errorf("%s(%q): not a platform: %v (give %s)", what, s, err, platformForm)
-	}
-	p = platforms.Normalize(p)
-	// containerd takes any word for an operating system or an
-	// architecture when both are given; a typo would only show when no
-	// builder runs it.
-	switch {
-	case !knownOS[p.OS]:
-		return ocispecs.Platform{}, fmt.Errorf("%s(%q): unknown operating system %q (give %s; the operating systems are Go's GOOS values)", what, s, p.OS, platformForm)
-	case !knownArch[p.Architecture]:
-		return ocispecs.Platform{}, fmt.Errorf("%s(%q): unknown architecture %q (give %s; the architectures are Go's GOARCH values, such as amd64, arm64, arm, 386, ppc64le, s390x, riscv64)", what, s, p.Architecture, platformForm)
-	case p.Variant != "" && !variantRE.MatchString(p.Variant):
-		return ocispecs.Platform{}, fmt.Errorf("%s(%q): malformed variant %q (give a variant such as v7 for arm, v8 for arm64, v2 for amd64)", what, s, p.Variant)
-	}
-	return p, nil
-}
-
-// variantRE matches the variants of OCI platforms: v7, v8.2, rva22u64.
-var variantRE = regexp.MustCompile(`^[a-z0-9]+(\.[a-z0-9]+)*$`)
-
-// knownOS and knownArch are the values of GOOS and GOARCH, which OCI
-// platforms use.
-var (
-	knownOS = setOf("aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl",
-		"netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos")
-	knownArch = setOf("386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "loong64", "mips", "mipsle", "mips64",
-		"mips64le", "mips64p32", "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390", "s390x", "sparc",
-		"sparc64", "wasm")
-)
-
-func setOf(words ...string) map[string]bool {
-	m := make(map[string]bool, len(words))
-	for _, w := range words {
-		m[w] = true
-	}
-	return m
-}
+// parsePlatform parses s, given to the option or method named by what.
+func parsePlatform(what, s string) (ocispecs.Platform, error) { return platform.Parse(what, s) }
