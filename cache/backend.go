@@ -61,7 +61,7 @@ func (b *base) failErr(option, value, reason string, err error) {
 }
 
 func (b *base) nilOption() {
-	b.fail("", "", "nil option")
+	b.fail("", "", "nil option (leave it out of the list)")
 }
 
 // err returns the reported errors: nil, the only one, or all of them joined.

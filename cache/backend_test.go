@@ -308,13 +308,14 @@ func TestRegistryRefs(t *testing.T) {
 		}
 	}
 	invalid := map[string]string{
-		"":                      `cache: registry backend: ref: must not be empty`,
+		"":                      `cache: registry backend: ref: must not be empty (give the cache's reference, such as "registry.example.com/team/app:buildcache")`,
 		"App:cache":             `cache: registry backend: ref "App:cache": invalid reference: repository can only contain the characters ` + "`abcdefghijklmnopqrstuvwxyz0123456789_-./`" + `: App`,
 		"app:":                  `cache: registry backend: ref "app:": invalid reference: app: must specify a tag name after the colon`,
-		"http://reg/app":        `cache: registry backend: ref "http://reg/app": invalid reference: image reference must not contain a URL scheme (http:// or https://): http://reg/app; to connect to a registry over plain HTTP, use name.Insecure`,
+		"http://reg/app":        `cache: registry backend: ref "http://reg/app": invalid reference: must not contain a URL scheme: drop "http://" (give "reg/app") and add cache.Insecure(true) for a plain-HTTP registry`,
+		"https://reg/app":       `cache: registry backend: ref "https://reg/app": invalid reference: must not contain a URL scheme: drop "https://" (give "reg/app")`,
 		"reg/app name":          `cache: registry backend: ref "reg/app name": invalid reference: repository can only contain the characters ` + "`abcdefghijklmnopqrstuvwxyz0123456789_-./`" + `: reg/app name`,
 		"app:-x":                `cache: registry backend: ref "app:-x": invalid reference: tag "-x" must be 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'`,
-		"a..b/c":                `cache: registry backend: ref "a..b/c": invalid reference: registry "a..b" is not a valid host name`,
+		"a..b/c":                `cache: registry backend: ref "a..b/c": invalid reference: registry "a..b" is not a valid host name (want dot-separated labels of letters, digits and '-', with an optional :port, such as registry.example.com or localhost:5000)`,
 		"a/b//c":                `cache: registry backend: ref "a/b//c": invalid reference: path component "" must be lowercase letters and digits separated by '.', '_', '__' or '-'`,
 		"reg.example.com/_app":  `cache: registry backend: ref "reg.example.com/_app": invalid reference: path component "_app" must be lowercase letters and digits separated by '.', '_', '__' or '-'`,
 		"reg.example.com/app_":  `cache: registry backend: ref "reg.example.com/app_": invalid reference: path component "app_" must be lowercase letters and digits separated by '.', '_', '__' or '-'`,
@@ -397,30 +398,30 @@ func TestErrors(t *testing.T) {
 			export:  `cache: registry backend: ref "app@` + testDigest + `": cannot export to a digest reference (use a tag, such as app:buildcache)`,
 		},
 		both("nil option", func() cache.Backend { return cache.Registry(ref, nil) },
-			`cache: registry backend: nil option`),
+			`cache: registry backend: nil option (leave it out of the list)`),
 		both("every error is reported", func() cache.Backend {
 			return cache.Registry("", cache.Mode("x"), cache.CompressionLevel(99))
-		}, "cache: registry backend: ref: must not be empty\n"+
+		}, `cache: registry backend: ref: must not be empty (give the cache's reference, such as "registry.example.com/team/app:buildcache")`+"\n"+
 			`cache: registry backend: mode "x": unknown mode (use cache.ModeMin or cache.ModeMax)`+"\n"+
 			`cache: registry backend: compression-level "99": out of range for gzip (0-9)`),
 
 		// Local
 		both("empty dir", func() cache.Backend { return cache.Local("") },
-			`cache: local backend: dir: must not be empty`),
+			`cache: local backend: dir: must not be empty (give the directory on the client that holds the cache, such as "/var/cache/buildkit")`),
 		both("empty tag", func() cache.Backend { return cache.Local("d", cache.Tag("")) },
-			`cache: local backend: tag: must not be empty`),
+			`cache: local backend: tag: must not be empty (leave out cache.Tag to use "latest", or give one such as "buildcache")`),
 		both("bad tag", func() cache.Backend { return cache.Local("d", cache.Tag("latest ")) },
 			`cache: local backend: tag "latest ": invalid tag (use 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')`),
 		both("tag too long", func() cache.Backend { return cache.Local("d", cache.Tag(strings.Repeat("a", 129))) },
 			`cache: local backend: tag "`+strings.Repeat("a", 129)+`": invalid tag (use 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')`),
 		both("empty digest", func() cache.Backend { return cache.Local("d", cache.Digest("")) },
-			`cache: local backend: digest: must not be empty`),
+			`cache: local backend: digest: must not be empty (leave out cache.Digest to look the cache up by tag, or give one such as "sha256:" and 64 lowercase hex digits)`),
 		both("bad digest", func() cache.Backend { return cache.Local("d", cache.Digest("sha256:abc")) },
 			`cache: local backend: digest "sha256:abc": invalid digest (want sha256:, sha384: or sha512: and lowercase hex)`),
 		both("digest without algorithm", func() cache.Backend { return cache.Local("d", cache.Digest(testDigest[7:])) },
 			`cache: local backend: digest "`+testDigest[7:]+`": invalid digest (want sha256:, sha384: or sha512: and lowercase hex)`),
 		both("local nil option", func() cache.Backend { return cache.Local("d", nil) },
-			`cache: local backend: nil option`),
+			`cache: local backend: nil option (leave it out of the list)`),
 
 		// Inline
 		{
@@ -431,11 +432,11 @@ func TestErrors(t *testing.T) {
 
 		// GHA options
 		both("empty scope", func() cache.Backend { return cache.GHA(cache.Scope("")) },
-			`cache: gha backend: scope: must not be empty`),
+			`cache: gha backend: scope: must not be empty (leave out cache.Scope to use "buildkit", or give one such as "app-linux-amd64")`),
 		both("scope with comma", func() cache.Backend { return cache.GHA(cache.Scope("a,b")) },
-			`cache: gha backend: scope "a,b": must not contain a comma (GitHub Actions cache keys cannot)`),
+			`cache: gha backend: scope "a,b": must not contain a comma, which GitHub Actions cache keys cannot hold (use '-' instead, as in "a-b")`),
 		both("empty url", func() cache.Backend { return cache.GHA(cache.URL("")) },
-			`cache: gha backend: url: must not be empty`),
+			`cache: gha backend: url: must not be empty (leave out cache.URL to read ACTIONS_CACHE_URL or ACTIONS_RESULTS_URL, or give the cache service's URL, such as "https://cache.example.com/")`),
 		both("relative url", func() cache.Backend { return cache.GHA(cache.URL("cache.example.com/x")) },
 			`cache: gha backend: url "cache.example.com/x": must be an absolute http:// or https:// URL`),
 		both("ftp url_v2", func() cache.Backend { return cache.GHA(cache.URLV2("ftp://x/")) },
@@ -447,7 +448,7 @@ func TestErrors(t *testing.T) {
 			return cache.GHA(cache.URL("https://u:" + secretURLPwd + "@/x"))
 		}, `cache: gha backend: url "https://redacted@/x": must be an absolute http:// or https:// URL`),
 		both("empty token", func() cache.Backend { return cache.GHA(cache.Token("")) },
-			`cache: gha backend: token: must not be empty`),
+			`cache: gha backend: token: must not be empty (leave out cache.Token to read ACTIONS_RUNTIME_TOKEN, or give the runner's token)`),
 		both("unknown version", func() cache.Backend { return cache.GHA(cache.Version(3)) },
 			`cache: gha backend: version "3": unknown cache service version (use 1 or 2)`),
 		both("url_v2 with version 1", func() cache.Backend {
@@ -457,9 +458,9 @@ func TestErrors(t *testing.T) {
 			`cache: gha backend: timeout "0s": must be positive`),
 		both("bad repository and empty github token", func() cache.Backend { return cache.GHA(cache.GitHubAPI("octo", "")) },
 			`cache: gha backend: repository "octo": invalid repository (use "owner/name")`+"\n"+
-				`cache: gha backend: ghtoken: must not be empty`),
+				`cache: gha backend: ghtoken: must not be empty (give a GitHub token that can read the repository's Actions cache, such as the workflow's GITHUB_TOKEN)`),
 		both("gha nil option", func() cache.Backend { return cache.GHA(nil) },
-			`cache: gha backend: nil option`),
+			`cache: gha backend: nil option (leave it out of the list)`),
 
 		// GHA environment
 		both("no url and no token", func() cache.Backend { return cache.GHA() },
@@ -472,31 +473,33 @@ func TestErrors(t *testing.T) {
 
 		// S3
 		both("empty bucket and region", func() cache.Backend { return cache.S3("", "") },
-			"cache: s3 backend: bucket: must not be empty\ncache: s3 backend: region: must not be empty"),
+			`cache: s3 backend: bucket: must not be empty (give the bucket's name, such as "team-buildcache")`+"\n"+
+				`cache: s3 backend: region: must not be empty (give the bucket's region, such as "eu-west-1", or "us-east-1" for a service without regions)`),
 		both("bucket with path", func() cache.Backend { return cache.S3("bucket/app", "r") },
 			`cache: s3 backend: bucket "bucket/app": must not contain '/' (use cache.Prefix for a folder within the bucket)`),
 		both("bucket with space", func() cache.Backend { return cache.S3("my bucket", "r") },
-			`cache: s3 backend: bucket "my bucket": must not contain spaces`),
+			`cache: s3 backend: bucket "my bucket": must not contain spaces (a bucket name is lowercase letters, digits, '.' and '-', such as "team-buildcache")`),
 		both("region with space", func() cache.Backend { return cache.S3("b", "eu-west-1 ") },
-			`cache: s3 backend: region "eu-west-1 ": must not contain spaces`),
+			`cache: s3 backend: region "eu-west-1 ": must not contain spaces (give the region's code, such as "eu-west-1")`),
 		both("no names", func() cache.Backend { return cache.S3("b", "r", cache.Name()) },
 			`cache: s3 backend: name: needs at least one name`),
 		both("empty name", func() cache.Backend { return cache.S3("b", "r", cache.Name("a", "")) },
-			`cache: s3 backend: name: must not be empty`),
+			`cache: s3 backend: name: must not be empty (give each name as an argument, such as cache.Name("app"), or leave out cache.Name to use "buildkit")`),
 		both("name with semicolon", func() cache.Backend { return cache.S3("b", "r", cache.Name("a;b")) },
 			`cache: s3 backend: name "a;b": must not contain ';' (give several names as separate arguments)`),
 		both("bad endpoint", func() cache.Backend { return cache.S3("b", "r", cache.Endpoint("minio:9000")) },
 			`cache: s3 backend: endpoint_url "minio:9000": must be an absolute http:// or https:// URL`),
 		both("empty credentials", func() cache.Backend { return cache.S3("b", "r", cache.Credentials("", "", secretSess)) },
-			"cache: s3 backend: access_key_id: must not be empty\ncache: s3 backend: secret_access_key: must not be empty"),
+			"cache: s3 backend: access_key_id: must not be empty (give the AWS access key id, or leave out cache.Credentials for the default AWS credentials)\n"+
+				"cache: s3 backend: secret_access_key: must not be empty (give the secret access key that goes with the key id, or leave out cache.Credentials for the default AWS credentials)"),
 		both("missing secret key", func() cache.Backend { return cache.S3("b", "r", cache.Credentials(secretKeyID, "", "")) },
-			"cache: s3 backend: secret_access_key: must not be empty"),
+			"cache: s3 backend: secret_access_key: must not be empty (give the secret access key that goes with the key id, or leave out cache.Credentials for the default AWS credentials)"),
 		both("zero parallelism", func() cache.Backend { return cache.S3("b", "r", cache.UploadParallelism(0)) },
 			`cache: s3 backend: upload_parallelism "0": must be positive`),
 		both("negative touch refresh", func() cache.Backend { return cache.S3("b", "r", cache.TouchRefresh(-time.Hour)) },
 			`cache: s3 backend: touch_refresh "-1h0m0s": must not be negative`),
 		both("s3 nil option", func() cache.Backend { return cache.S3("b", "r", nil) },
-			`cache: s3 backend: nil option`),
+			`cache: s3 backend: nil option (leave it out of the list)`),
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,7 +144,7 @@ func ExampleError() {
 	}
 	fmt.Println(err)
 	// Output:
-	// backend=s3 option=region reason="must not be empty"
-	// cache: s3 backend: region: must not be empty
+	// backend=s3 option=region reason="must not be empty (give the bucket's region, such as \"eu-west-1\", or \"us-east-1\" for a service without regions)"
+	// cache: s3 backend: region: must not be empty (give the bucket's region, such as "eu-west-1", or "us-east-1" for a service without regions)
 	// cache: s3 backend: upload_parallelism "0": must be positive
 }

@@ -85,9 +85,10 @@ func Scope(scope string) GHAOption {
 	return ghaOption(func(g *ghaBackend) {
 		switch {
 		case scope == "":
-			g.fail("scope", "", "must not be empty")
+			g.fail("scope", "", `must not be empty (leave out cache.Scope to use "buildkit", or give one such as "app-linux-amd64")`)
 		case strings.Contains(scope, ","):
-			g.fail("scope", scope, "must not contain a comma (GitHub Actions cache keys cannot)")
+			g.fail("scope", scope, "must not contain a comma, which GitHub Actions cache keys cannot hold (use '-' instead, as in "+
+				strconv.Quote(strings.ReplaceAll(scope, ",", "-"))+")")
 		default:
 			g.scope = scope
 		}
@@ -99,7 +100,8 @@ func Scope(scope string) GHAOption {
 // http or https URL.
 func URL(u string) GHAOption {
 	return ghaOption(func(g *ghaBackend) {
-		if reason := urlProblem(u); reason != "" {
+		if reason := urlProblem(u, "leave out cache.URL to read "+envCacheURL+" or "+envResultsURL+
+			`, or give the cache service's URL, such as "https://cache.example.com/"`); reason != "" {
 			g.fail("url", displayURL(u), reason)
 			return
 		}
@@ -113,7 +115,8 @@ func URL(u string) GHAOption {
 // Version(2) is set. It must be an absolute http or https URL.
 func URLV2(u string) GHAOption {
 	return ghaOption(func(g *ghaBackend) {
-		if reason := urlProblem(u); reason != "" {
+		if reason := urlProblem(u, "leave out cache.URLV2 to read "+envResultsURL+
+			`, or give the results service's URL, such as "https://results.example.com/"`); reason != "" {
 			g.fail("url_v2", displayURL(u), reason)
 			return
 		}
@@ -126,7 +129,7 @@ func URLV2(u string) GHAOption {
 func Token(token string) GHAOption {
 	return ghaOption(func(g *ghaBackend) {
 		if token == "" {
-			g.fail("token", "", "must not be empty")
+			g.fail("token", "", "must not be empty (leave out cache.Token to read "+envToken+", or give the runner's token)")
 			return
 		}
 		g.token = token
@@ -173,7 +176,7 @@ func GitHubAPI(repository, token string) GHAOption {
 			ok = false
 		}
 		if token == "" {
-			g.fail("ghtoken", "", "must not be empty")
+			g.fail("ghtoken", "", "must not be empty (give a GitHub token that can read the repository's Actions cache, such as the workflow's GITHUB_TOKEN)")
 			ok = false
 		}
 		if ok {
@@ -257,7 +260,7 @@ func (g *ghaBackend) resolve() (map[string]string, []error) {
 	urlV2 := g.urlV2
 	if urlV2 == "" && g.url == "" && v2 {
 		if v := env(envResultsURL); v != "" {
-			if reason := urlProblem(v); reason != "" {
+			if reason := urlProblem(v, ""); reason != "" {
 				fail("url_v2", displayURL(v), "from "+envResultsURL+": "+reason)
 			}
 			urlV2 = v
@@ -267,7 +270,7 @@ func (g *ghaBackend) resolve() (map[string]string, []error) {
 	if u == "" && urlV2 == "" {
 		for _, key := range []string{envCacheURL, envResultsURL} {
 			if v := env(key); v != "" {
-				if reason := urlProblem(v); reason != "" {
+				if reason := urlProblem(v, ""); reason != "" {
 					fail("url", displayURL(v), "from "+key+": "+reason)
 				}
 				u = v

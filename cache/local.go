@@ -36,7 +36,7 @@ type localBackend struct {
 func Local(dir string, opts ...LocalOption) Backend {
 	l := &localBackend{base: base{backend: typeLocal}, dir: dir}
 	if dir == "" {
-		l.fail("dir", "", "must not be empty")
+		l.fail("dir", "", `must not be empty (give the directory on the client that holds the cache, such as "/var/cache/buildkit")`)
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -62,7 +62,7 @@ func Tag(tag string) LocalOption {
 	return localOption(func(l *localBackend) {
 		switch {
 		case tag == "":
-			l.fail("tag", "", "must not be empty")
+			l.fail("tag", "", `must not be empty (leave out cache.Tag to use "latest", or give one such as "buildcache")`)
 		case !tagPattern.MatchString(tag):
 			l.fail("tag", tag, "invalid tag (use 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')")
 		default:
@@ -78,7 +78,7 @@ func Digest(digest string) LocalOption {
 	return localOption(func(l *localBackend) {
 		switch {
 		case digest == "":
-			l.fail("digest", "", "must not be empty")
+			l.fail("digest", "", `must not be empty (leave out cache.Digest to look the cache up by tag, or give one such as "sha256:" and 64 lowercase hex digits)`)
 		case !digestPattern.MatchString(digest):
 			l.fail("digest", digest, "invalid digest (want sha256:, sha384: or sha512: and lowercase hex)")
 		default:

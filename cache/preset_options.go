@@ -262,7 +262,7 @@ func (c *presetConfig) absPath(option, dir, example string) (string, bool) {
 	case dir == "":
 		c.fail(option, dir, "path is empty; give an absolute path such as %q", example)
 	case !utf8.ValidString(dir) || strings.ContainsRune(dir, 0):
-		c.fail(option, dir, "path is not valid UTF-8 or contains a NUL byte")
+		c.fail(option, dir, "path is not valid UTF-8 or contains a NUL byte; give an absolute path of valid UTF-8 without NUL bytes, such as %q", example)
 	case !path.IsAbs(dir):
 		c.fail(option, dir, "path must be absolute (did you mean %q?)", path.Clean("/"+dir))
 	default:

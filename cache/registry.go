@@ -54,7 +54,13 @@ func Registry(ref string, opts ...RegistryOption) Backend {
 
 func (r *registryBackend) checkRef() {
 	if r.ref == "" {
-		r.fail("ref", "", "must not be empty")
+		r.fail("ref", "", `must not be empty (give the cache's reference, such as "registry.example.com/team/app:buildcache")`)
+		return
+	}
+	if err := schemeProblem(r.ref); err != nil {
+		// name.ParseReference's own message points at name.Insecure, which
+		// Larder users do not call.
+		r.failErr("ref", r.ref, "invalid reference", err)
 		return
 	}
 	parsed, err := name.ParseReference(r.ref)
@@ -91,7 +97,8 @@ var (
 func checkRefParts(ref name.Reference) error {
 	repo := ref.Context()
 	if host := repo.RegistryStr(); !hostPattern.MatchString(host) {
-		return errors.New("registry " + strconv.Quote(host) + " is not a valid host name")
+		return errors.New("registry " + strconv.Quote(host) + " is not a valid host name" +
+			" (want dot-separated labels of letters, digits and '-', with an optional :port, such as registry.example.com or localhost:5000)")
 	}
 	for _, c := range strings.Split(repo.RepositoryStr(), "/") {
 		if !pathComponentPattern.MatchString(c) {
@@ -102,6 +109,25 @@ func checkRefParts(ref name.Reference) error {
 	if t, ok := ref.(name.Tag); ok && !tagPattern.MatchString(t.TagStr()) {
 		return errors.New("tag " + strconv.Quote(t.TagStr()) +
 			" must be 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'")
+	}
+	return nil
+}
+
+// schemeProblem says how to fix a ref that starts with a URL scheme, and
+// returns nil for one that does not.
+func schemeProblem(ref string) error {
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(ref) < len(scheme) || !strings.EqualFold(ref[:len(scheme)], scheme) {
+			continue
+		}
+		hint := "drop " + strconv.Quote(ref[:len(scheme)])
+		if rest := ref[len(scheme):]; rest != "" {
+			hint += " (give " + strconv.Quote(rest) + ")"
+		}
+		if scheme == "http://" {
+			hint += " and add cache.Insecure(true) for a plain-HTTP registry"
+		}
+		return errors.New("must not contain a URL scheme: " + hint)
 	}
 	return nil
 }

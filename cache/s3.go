@@ -50,17 +50,17 @@ func S3(bucket, region string, opts ...S3Option) Backend {
 	s := &s3Backend{base: base{backend: typeS3}, bucket: bucket, region: region}
 	switch {
 	case bucket == "":
-		s.fail("bucket", "", "must not be empty")
+		s.fail("bucket", "", `must not be empty (give the bucket's name, such as "team-buildcache")`)
 	case strings.Contains(bucket, "/"):
 		s.fail("bucket", bucket, "must not contain '/' (use cache.Prefix for a folder within the bucket)")
 	case strings.ContainsFunc(bucket, isSpace):
-		s.fail("bucket", bucket, "must not contain spaces")
+		s.fail("bucket", bucket, `must not contain spaces (a bucket name is lowercase letters, digits, '.' and '-', such as "team-buildcache")`)
 	}
 	switch {
 	case region == "":
-		s.fail("region", "", "must not be empty")
+		s.fail("region", "", `must not be empty (give the bucket's region, such as "eu-west-1", or "us-east-1" for a service without regions)`)
 	case strings.ContainsFunc(region, isSpace):
-		s.fail("region", region, "must not contain spaces")
+		s.fail("region", region, `must not contain spaces (give the region's code, such as "eu-west-1")`)
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -107,7 +107,7 @@ func Name(names ...string) S3Option {
 		for _, n := range names {
 			switch {
 			case n == "":
-				s.fail("name", "", "must not be empty")
+				s.fail("name", "", `must not be empty (give each name as an argument, such as cache.Name("app"), or leave out cache.Name to use "buildkit")`)
 				return
 			case strings.Contains(n, ";"):
 				s.fail("name", n, "must not contain ';' (give several names as separate arguments)")
@@ -123,7 +123,7 @@ func Name(names ...string) S3Option {
 // must be an absolute http or https URL.
 func Endpoint(u string) S3Option {
 	return s3Option(func(s *s3Backend) {
-		if reason := urlProblem(u); reason != "" {
+		if reason := urlProblem(u, `leave out cache.Endpoint for AWS, or give the service's URL, such as "http://minio:9000"`); reason != "" {
 			s.fail("endpoint_url", displayURL(u), reason)
 			return
 		}
@@ -146,11 +146,11 @@ func Credentials(accessKeyID, secretAccessKey, sessionToken string) S3Option {
 	return s3Option(func(s *s3Backend) {
 		ok := true
 		if accessKeyID == "" {
-			s.fail("access_key_id", "", "must not be empty")
+			s.fail("access_key_id", "", "must not be empty (give the AWS access key id, or leave out cache.Credentials for the default AWS credentials)")
 			ok = false
 		}
 		if secretAccessKey == "" {
-			s.fail("secret_access_key", "", "must not be empty")
+			s.fail("secret_access_key", "", "must not be empty (give the secret access key that goes with the key id, or leave out cache.Credentials for the default AWS credentials)")
 			ok = false
 		}
 		if ok {

@@ -5,10 +5,11 @@ import (
 	"strings"
 )
 
-// urlProblem says what is wrong with a service URL, "" if nothing.
-func urlProblem(s string) string {
+// urlProblem says what is wrong with a service URL, "" if nothing. ifEmpty
+// says what to do instead of giving an empty URL.
+func urlProblem(s, ifEmpty string) string {
 	if s == "" {
-		return "must not be empty"
+		return "must not be empty (" + ifEmpty + ")"
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -156,7 +156,7 @@ func (m *CacheMount) Validate() error {
 		case f == "" || f == "." || path.IsAbs(f) || hasDotDot(f) || path.Clean(f) != f:
 			c.add("regenerable", f, "regenerable file %q must be a clean path relative to the cache's root, such as \"pkgcache.bin\"", f)
 		case !utf8.ValidString(f) || strings.ContainsRune(f, 0):
-			c.add("regenerable", f, "regenerable file %q is not valid UTF-8 or contains a NUL byte", f)
+			c.add("regenerable", f, "regenerable file %q is not valid UTF-8 or contains a NUL byte; %s, relative to the cache's root, such as \"pkgcache.bin\"", f, givePath)
 		}
 	}
 	if m.seedSet {
@@ -166,9 +166,9 @@ func (m *CacheMount) Validate() error {
 		checkSourcePath(c, "source", m.seedPath)
 		switch {
 		case m.ownerSet:
-			c.add("uid", "", "Owner cannot be combined with SeedFrom: a seeded cache takes its owner from the seed directory")
+			c.add("uid", "", "Owner cannot be combined with SeedFrom: a seeded cache takes its owner from the seed directory; leave out Owner and set the owner of that directory in the seed stage")
 		case m.modeSet:
-			c.add("mode", octal(m.mode), "Mode cannot be combined with SeedFrom: a seeded cache takes its mode from the seed directory")
+			c.add("mode", octal(m.mode), "Mode cannot be combined with SeedFrom: a seeded cache takes its mode from the seed directory; leave out Mode and set the mode of that directory in the seed stage")
 		}
 	}
 	return c.err()

@@ -128,7 +128,7 @@ func Validate(ms ...Mount) error {
 	envs := map[string]int{}
 	for i, m := range ms {
 		if m == nil {
-			errs = append(errs, &Error{Field: "mount", Reason: fmt.Sprintf("mount %d of %d is nil", i+1, len(ms))})
+			errs = append(errs, &Error{Field: "mount", Reason: fmt.Sprintf("mount %d of %d is nil; leave it out", i+1, len(ms))})
 			continue
 		}
 		errs = append(errs, split(m.Validate())...)
@@ -194,15 +194,19 @@ func poison(ei *llb.ExecInfo, err error) {
 	})
 }
 
+// givePath says what to give instead of a path that is not valid UTF-8 or
+// holds a NUL byte.
+const givePath = "give a path of valid UTF-8 without NUL bytes"
+
 // checkTarget adds a problem when raw is not a usable absolute mount target.
 func checkTarget(c *checker, field, raw string) {
 	switch {
 	case raw == "":
 		c.add(field, raw, "%s is empty; give the absolute path where the mount appears in the step", field)
 	case !utf8.ValidString(raw):
-		c.add(field, raw, "%s %q is not valid UTF-8", field, raw)
+		c.add(field, raw, "%s %q is not valid UTF-8; %s", field, raw, givePath)
 	case strings.ContainsRune(raw, 0):
-		c.add(field, raw, "%s %q contains a NUL byte", field, raw)
+		c.add(field, raw, "%s %q contains a NUL byte; %s", field, raw, givePath)
 	case !path.IsAbs(raw):
 		if s := path.Clean("/" + raw); s != "/" {
 			c.add(field, raw, "%s must be an absolute path (did you mean %q?)", field, s)
@@ -225,9 +229,9 @@ func checkTarget(c *checker, field, raw string) {
 func checkSourcePath(c *checker, field, raw string) {
 	switch {
 	case !utf8.ValidString(raw):
-		c.add(field, raw, "%s %q is not valid UTF-8", field, raw)
+		c.add(field, raw, "%s %q is not valid UTF-8; %s", field, raw, givePath)
 	case strings.ContainsRune(raw, 0):
-		c.add(field, raw, "%s %q contains a NUL byte", field, raw)
+		c.add(field, raw, "%s %q contains a NUL byte; %s", field, raw, givePath)
 	case hasDotDot(raw):
 		c.add(field, raw, "%s %q must not contain \"..\", which would leave the source (did you mean %q?)", field, raw, cleanSourcePath(raw))
 	}
@@ -236,8 +240,15 @@ func checkSourcePath(c *checker, field, raw string) {
 // checkID adds a problem when a non-empty id cannot be sent to a builder.
 func checkID(c *checker, id string) {
 	if !utf8.ValidString(id) {
-		c.add("id", id, "id %q is not valid UTF-8", id)
+		c.add("id", id, "id %q is not valid UTF-8; give an id of valid UTF-8, such as %q", id, idExamples[c.kind])
 	}
+}
+
+// idExamples are ids that messages give as examples, by kind of mount.
+var idExamples = map[string]string{
+	"cache":  "go-build",
+	"secret": "npmrc",
+	"ssh":    "github",
 }
 
 // cleanSourcePath returns raw as a clean absolute path; "" is "/".
@@ -274,7 +285,7 @@ func checkOwner(c *checker, uid, gid int) {
 		case f.v < 0:
 			c.add(f.name, fmt.Sprint(f.v), "%s %d is negative; use 0 to %d", f.name, f.v, int64(maxID))
 		case int64(f.v) > maxID:
-			c.add(f.name, fmt.Sprint(f.v), "%s %d is larger than %d", f.name, f.v, int64(maxID))
+			c.add(f.name, fmt.Sprint(f.v), "%s %d is larger than %d; use 0 to %d, such as 1000", f.name, f.v, int64(maxID), int64(maxID))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package mounts
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -150,6 +151,10 @@ func Parse(s string, opts ...ParseOption) (Mount, error) {
 	return m, nil
 }
 
+// quoteHint says how to quote a field, for text the CSV reader rejects
+// for its quotes.
+const quoteHint = `to quote a field, wrap the whole field in double quotes and double each quote inside it, as in "target=/a,b"`
+
 type parser struct {
 	input string
 	cfg   parseConfig
@@ -174,6 +179,9 @@ func (p *parser) parse(text string) (Mount, error) {
 		return nil, p.fail("", "", "no mount given; write key=value fields such as type=cache,target=/root/.cache")
 	}
 	if err != nil {
+		if errors.Is(err, csv.ErrQuote) || errors.Is(err, csv.ErrBareQuote) {
+			return nil, p.fail("", "", "not comma-separated key=value fields: %v; %s", err, quoteHint)
+		}
 		return nil, p.fail("", "", "not comma-separated key=value fields: %v", err)
 	}
 	if _, err := r.Read(); err != io.EOF {
@@ -415,7 +423,7 @@ func (p *parser) build(kind string, v *values) (Mount, error) {
 func (p *parser) resolve(name string) (Source, error) {
 	if src, ok := p.cfg.stages[name]; ok {
 		if isNil(src) {
-			return nil, p.fail("from", name, "stage %q given to WithStages is nil", name)
+			return nil, p.fail("from", name, "stage %q given to WithStages is nil; map it to the stage to mount, such as FromState(st), or leave it out of WithStages to read from=%s as an image", name, name)
 		}
 		return Named(name, src), nil
 	}

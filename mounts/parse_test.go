@@ -118,7 +118,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"", "", `mounts: no mount given; write key=value fields such as type=cache,target=/root/.cache`},
 		{"--mount=", "", `mounts: parsing "--mount=": no mount given; write key=value fields such as type=cache,target=/root/.cache`},
-		{`type=cache,target="/a`, "", `mounts: parsing "type=cache,target=\"/a": not comma-separated key=value fields: parse error on line 1, column 19: bare " in non-quoted-field`},
+		{`type=cache,target="/a`, "", `mounts: parsing "type=cache,target=\"/a": not comma-separated key=value fields: parse error on line 1, column 19: bare " in non-quoted-field; to quote a field, wrap the whole field in double quotes and double each quote inside it, as in "target=/a,b"`},
 		{"type=cache,target=/a\ntype=tmpfs,target=/b", "", `mounts: parsing "type=cache,target=/a\ntype=tmpfs,target=/b": more than one line; give one mount`},
 		{"type=cache,,target=/a", "", `mounts: parsing "type=cache,,target=/a": empty field; separate key=value fields with one comma`},
 		{"type=cache,tagret=/a", "tagret", `mounts: parsing "type=cache,tagret=/a": unknown key "tagret" (did you mean "target"?)`},
@@ -146,7 +146,7 @@ func TestParseErrors(t *testing.T) {
 		{"type=cache,id=x", "target", `mounts: parsing "type=cache,id=x": a cache mount needs target=, the absolute path where it appears in the step`},
 		{"type=cache,target=node_modules", "target", `mounts: parsing "type=cache,target=node_modules": cache mount "node_modules": target must be an absolute path (did you mean "/node_modules"?)`},
 		{"type=cache,target=/a,source=/x", "source", `mounts: parsing "type=cache,target=/a,source=/x": source on a cache mount needs from=, the stage or image to seed the cache from`},
-		{"type=cache,target=/a,from=builder,uid=1", "uid", `mounts: parsing "type=cache,target=/a,from=builder,uid=1": cache mount "/a": Owner cannot be combined with SeedFrom: a seeded cache takes its owner from the seed directory`},
+		{"type=cache,target=/a,from=builder,uid=1", "uid", `mounts: parsing "type=cache,target=/a,from=builder,uid=1": cache mount "/a": Owner cannot be combined with SeedFrom: a seeded cache takes its owner from the seed directory; leave out Owner and set the owner of that directory in the seed stage`},
 		{"type=bind,target=/a,from=", "from", `mounts: parsing "type=bind,target=/a,from=": from is empty; name a stage or an image, or leave out from`},
 		{"type=bind,target=/a,from=Not An Image", "from", `mounts: parsing "type=bind,target=/a,from=Not An Image": from "Not An Image" is neither a stage given to WithStages nor an image reference: invalid reference format: repository name (library/Not An Image) must be lowercase`},
 		{"type=bind,target=/a,from=<unnamed>", "from", `mounts: parsing "type=bind,target=/a,from=<unnamed>": from "<unnamed>" is neither a stage given to WithStages nor an image reference: invalid reference format`},
@@ -194,7 +194,7 @@ func TestWithStages(t *testing.T) {
 		t.Errorf("source = %q", got)
 	}
 	_, err = mounts.Parse("type=bind,target=/b,from=c", mounts.WithStages(map[string]mounts.Source{"c": nil}))
-	if want := `mounts: parsing "type=bind,target=/b,from=c": stage "c" given to WithStages is nil`; err == nil || err.Error() != want {
+	if want := `mounts: parsing "type=bind,target=/b,from=c": stage "c" given to WithStages is nil; map it to the stage to mount, such as FromState(st), or leave it out of WithStages to read from=c as an image`; err == nil || err.Error() != want {
 		t.Errorf("Parse() = %v, want %s", err, want)
 	}
 }

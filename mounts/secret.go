@@ -126,10 +126,10 @@ func (m *SecretMount) Validate() error {
 			c.add("env", m.env, "a secret goes to a file (Target %q) or to an environment variable (Env %q), not both; make two secret mounts", m.target, m.env)
 		}
 		if m.ownerSet {
-			c.add("uid", fmt.Sprint(m.uid), "Owner applies to a secret file, not to environment variable %q", m.env)
+			c.add("uid", fmt.Sprint(m.uid), "Owner applies to a secret file, not to environment variable %q; leave out Owner, or leave out Env to mount the secret as a file", m.env)
 		}
 		if m.modeSet {
-			c.add("mode", octal(m.mode), "Mode applies to a secret file, not to environment variable %q", m.env)
+			c.add("mode", octal(m.mode), "Mode applies to a secret file, not to environment variable %q; leave out Mode, or leave out Env to mount the secret as a file", m.env)
 		}
 	}
 	if m.ownerSet {
