@@ -15,7 +15,7 @@ import (
 func Example_solve() {
 	ctx := context.Background()
 	run := func() error {
-		b, err := remote.Dial(ctx, "") // $BUILDKIT_HOST, else BuildKit's default socket
+		b, err := remote.Auto(ctx) // finds a builder, or starts one
 		if err != nil {
 			return err
 		}

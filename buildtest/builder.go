@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -139,12 +140,13 @@ func shutdown() error {
 }
 
 // Builder returns the builder of the test binary, shared by all its tests
-// and made on first use: the one given to [UseBuilder]; else the daemon at
-// $BUILDKIT_HOST, dialed; else a buildkitd started as a child process with
-// a new state directory, the executable found in PATH or in
-// ~/.cache/larder/bin (where Larder's scripts/setup installs it; the
-// directory is $LARDER_CACHE/bin when that is set), configured with
-// [Configure]'s options. A local builder needs root and runc.
+// and made on first use: the one given to [UseBuilder]; else the one
+// remote.Auto finds or starts: the daemon at $BUILDKIT_HOST, a builder at
+// BuildKit's default socket, a builder container of Docker or Podman, or a
+// buildkitd child process (as root, or rootless) with a new state
+// directory, configured with [Configure]'s options. Its executable is found
+// in PATH or in ~/.cache/larder/bin, where remote.Install and Larder's
+// scripts/setup put it ($LARDER_CACHE/bin when that is set).
 //
 // Because the tests share one builder, they share its cache: a cache mount
 // written by one test is seen by the next test that mounts the same cache
@@ -177,21 +179,14 @@ func get(t testing.TB) (build.Builder, error) {
 	switch {
 	case given != nil:
 		shared = given
-	case os.Getenv("BUILDKIT_HOST") != "":
-		b, err := remote.Dial(ctx, "")
-		if err != nil {
-			sharedErr = fmt.Errorf("dialing $BUILDKIT_HOST: %w", err)
-			break
-		}
-		shared, owned = b, b
 	default:
-		b, ls, err := startLocal(ctx)
+		b, ls, err := auto(ctx)
 		if err != nil {
-			sharedErr = fmt.Errorf("$BUILDKIT_HOST is unset and a local buildkitd did not start: %w", err)
+			sharedErr = err
 			break
 		}
 		shared, owned, local = b, b, ls
-		if !mainRuns {
+		if ls != nil && !mainRuns {
 			t.Logf("buildtest: started a local buildkitd, but TestMain does not call buildtest.Main: "+
 				"the daemon is killed when the test binary exits and its state directory %s is left until the next local start", ls.dir)
 		}
@@ -199,18 +194,23 @@ func get(t testing.TB) (build.Builder, error) {
 	return shared, sharedErr
 }
 
-// startLocal starts buildkitd with a new state directory, after removing
-// the directories that earlier test binaries left.
-func startLocal(ctx context.Context) (*remote.Builder, *localState, error) {
+// auto gets a builder with remote.Auto. Should Auto start a local
+// buildkitd, it runs in a new state directory, made after removing the
+// directories that earlier test binaries of the same user left; the
+// directory is returned with the builder, nil when Auto found another.
+func auto(ctx context.Context) (*remote.Builder, *localState, error) {
 	parent := os.TempDir()
 	// One lock over the sweep and the making of a new directory, so that a
-	// test binary never sweeps a directory another one has just made.
-	unlockParent, err := daemon.Lock(filepath.Join(parent, "larder-buildtest.lock"))
+	// test binary never sweeps a directory another one has just made. Each
+	// user has a lock and directories of their own: root's are not theirs.
+	uid := strconv.Itoa(os.Getuid())
+	unlockParent, err := daemon.Lock(filepath.Join(parent, "larder-buildtest-"+uid+".lock"))
 	if err != nil {
 		return nil, nil, err
 	}
-	removeStale(parent)
-	dir, err := os.MkdirTemp(parent, stateDirPattern)
+	pattern := stateDirPattern + uid + "-"
+	removeStale(parent, pattern)
+	dir, err := os.MkdirTemp(parent, pattern)
 	if err != nil {
 		unlockParent()
 		return nil, nil, err
@@ -221,13 +221,7 @@ func startLocal(ctx context.Context) (*remote.Builder, *localState, error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	// buildkitd in PATH, else the one Larder's scripts/setup installs, else
-	// "buildkitd" for remote.Start to report as missing.
-	bin, err := daemon.LookPath("buildkitd")
-	if err != nil {
-		bin = "buildkitd"
-	}
-	opts := append([]remote.StartOption{remote.Binary(bin), remote.StateDir(dir)}, startOpts...)
+	opts := append([]remote.StartOption{remote.StateDir(dir)}, startOpts...)
 
 	// The daemon gets SIGKILL when the thread that started it exits. Go
 	// ends threads only when a goroutine locked to one exits, so start it
@@ -241,25 +235,25 @@ func startLocal(ctx context.Context) (*remote.Builder, *localState, error) {
 	release := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
-		b, err := remote.Start(ctx, opts...)
+		b, err := remote.Auto(ctx, remote.AutoStartOptions(opts...))
 		ch <- started{b, err}
-		if err == nil {
+		if err == nil && (b.Origin() == remote.FromLocal || b.Origin() == remote.FromRootless) {
 			<-release
 		}
 	}()
 	s := <-ch
-	if s.err != nil {
+	if s.err != nil || (s.b.Origin() != remote.FromLocal && s.b.Origin() != remote.FromRootless) {
 		os.RemoveAll(dir)
 		unlock()
-		return nil, nil, s.err
+		return s.b, nil, s.err
 	}
 	return s.b, &localState{dir: dir, unlock: unlock, release: release}, nil
 }
 
-// removeStale removes the state directories in parent whose test binary
-// has exited: no process holds their lock.
-func removeStale(parent string) {
-	dirs, _ := filepath.Glob(filepath.Join(parent, stateDirPattern+"*"))
+// removeStale removes the state directories in parent named by pattern
+// whose test binary has exited: no process holds their lock.
+func removeStale(parent, pattern string) {
+	dirs, _ := filepath.Glob(filepath.Join(parent, pattern+"*"))
 	for _, d := range dirs {
 		unlock, err := daemon.TryLock(filepath.Join(d, "in-use.lock"))
 		if err != nil {

@@ -124,7 +124,7 @@ func TestBadInputIsRefusedFirst(t *testing.T) {
 		{"socket path without scheme", dialErr("/run/buildkit/buildkitd.sock"), &addrErr, []string{`"/run/buildkit/buildkitd.sock"`, `"unix:///run/buildkit/buildkitd.sock"`}},
 		{"host:port without scheme", dialErr("localhost:1234"), &addrErr, []string{`"localhost:1234"`, `"tcp://localhost:1234"`}},
 		{"unknown scheme", dialErr("ftp://builder:21"), &addrErr, []string{`"ftp"`, "use unix, tcp"}},
-		{"helper not registered", dialErr("docker-container://buildkitd"), &addrErr, []string{`"docker-container://buildkitd"`, `import _ "github.com/larder-build/larder/remote/connhelpers"`}},
+		{"helper not registered", dialErr("nerdctl-container://buildkitd"), &addrErr, []string{`"nerdctl-container://buildkitd"`, `import _ "github.com/larder-build/larder/remote/connhelpers"`}},
 		{"spaces around", dialErr(" tcp://127.0.0.1:1234 "), &addrErr, []string{`" tcp://127.0.0.1:1234 "`, `remove them: "tcp://127.0.0.1:1234"`}},
 		{"plain tcp to another host", dialErr("tcp://10.0.0.1:1234"), &insecureErr, []string{`"tcp://10.0.0.1:1234"`, "remote.WithTLS(ca, cert, key)", "remote.AllowInsecure()"}},
 		{"TLS on a unix socket", dialErr("unix:///run/buildkit/buildkitd.sock", remote.WithTLS("", "", "")), &addrErr, []string{`"unix:///run/buildkit/buildkitd.sock"`, "tcp addresses only", "drop WithTLS"}},
@@ -135,7 +135,7 @@ func TestBadInputIsRefusedFirst(t *testing.T) {
 			t.Setenv("BUILDKIT_HOST", "")
 			_, err := remote.Dial(ctx, "")
 			return err
-		}, &noBuilder, []string{missingDefault, "remote.Start(ctx)", "needs root", `"docker-container://NAME"`, "remote/connhelpers", "$BUILDKIT_HOST"}},
+		}, &noBuilder, []string{missingDefault, "remote.Auto(ctx)", "remote.Start(ctx)", "rootless", `"docker-container://NAME"`, "$BUILDKIT_HOST"}},
 		{"bad $BUILDKIT_HOST", func(t *testing.T, _ remote.StartOption) error {
 			ctx := context.Background()
 			t.Setenv("BUILDKIT_HOST", "tcp://127.0.0.1:65536")

@@ -23,11 +23,17 @@ type Builder struct {
 	opts      dialOptions
 	slots     chan struct{} // one token per running solve; nil: no limit
 	pid       int           // the daemon's process, for a builder made by Start
+	origin    Origin        // where Auto found it; FromDial otherwise
 
 	closeOnce sync.Once
 	closeErr  error
 	stop      func() error // stops a daemon this package started; nil otherwise
 }
+
+// Origin says how [Auto] got b: from $BUILDKIT_HOST, the default socket, a
+// builder container of Docker or Podman, or a local buildkitd, as root or
+// rootless; [FromDial] ("") for a builder made by [Dial] or [Start].
+func (b *Builder) Origin() Origin { return b.origin }
 
 // Client returns the BuildKit client of b, for anything Larder does not wrap.
 // It stays owned by b: do not close it.

@@ -42,7 +42,7 @@ func TestDialRefusesBeforeContactingAnything(t *testing.T) {
 		{"plain tcp to a private IP", "tcp://10.0.0.1:1234", nil, &insecureErr, []string{"refusing plain tcp", "remote.WithTLS", "remote.AllowInsecure"}},
 		{"plain tcp to a host name", "tcp://builder.example.com:1234", nil, &insecureErr, []string{"not loopback"}},
 		{"unknown scheme", "ftp://builder:21", nil, &addrErr, []string{`unknown scheme "ftp"`, "unix, tcp"}},
-		{"connection helper not registered", "docker-container://buildkitd", nil, &addrErr, []string{"docker-container connection helper is not registered", `import _ "github.com/larder-build/larder/remote/connhelpers"`}},
+		{"connection helper not registered", "nerdctl-container://buildkitd", nil, &addrErr, []string{"nerdctl-container connection helper is not registered", `import _ "github.com/larder-build/larder/remote/connhelpers"`}},
 		{"kube-pod not registered", "kube-pod://buildkitd-0", nil, &addrErr, []string{"kube-pod", "remote/connhelpers"}},
 		{"no scheme", "/run/buildkit/buildkitd.sock", nil, &addrErr, []string{"not a URL with a scheme"}},
 		{"unix without a path", "unix://", nil, &addrErr, []string{"no socket path"}},

@@ -180,12 +180,11 @@ type NoBuilderError struct {
 }
 
 // builderSources are the ways to get a builder that a NoBuilderError
-// lists, in the order it lists them. A function of this package that finds
-// or starts a builder by itself (remote.Auto, planned) goes first when it
-// exists.
+// lists, in the order it lists them.
 var builderSources = []string{
-	"remote.Start(ctx) runs a local buildkitd as a child process (it needs root, and runc in PATH)",
-	`remote.Dial(ctx, "docker-container://NAME") reaches buildkitd in the container NAME (with import _ "github.com/larder-build/larder/remote/connhelpers")`,
+	"remote.Auto(ctx) finds one or starts one: a builder container through Docker or Podman, or a local buildkitd (as root, or rootless)",
+	"remote.Start(ctx) runs a local buildkitd as a child process (as root with runc, or rootless with rootlesskit)",
+	`remote.Dial(ctx, "docker-container://NAME") reaches buildkitd in the container NAME`,
 	"set $BUILDKIT_HOST to the address of a running builder, such as unix:///path/to/buildkitd.sock or tcp://host:1234",
 }
 

@@ -67,10 +67,10 @@ func ExampleDial() {
 		fmt.Println("missing file:", creds.What, creds.File)
 	}
 
-	_, err = remote.Dial(ctx, "docker-container://buildkitd")
+	_, err = remote.Dial(ctx, "nerdctl-container://buildkitd")
 	fmt.Println(err)
 	// Output:
 	// plain tcp to another host refused: true
 	// missing file: CA certificate /nonexistent/ca.pem
-	// remote: address "docker-container://buildkitd": the docker-container connection helper is not registered: add import _ "github.com/larder-build/larder/remote/connhelpers"
+	// remote: address "nerdctl-container://buildkitd": the nerdctl-container connection helper is not registered: add import _ "github.com/larder-build/larder/remote/connhelpers"
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/larder-build/larder/internal/daemon"
 )
 
 // Start runs buildkitd as a child process with its own state directory,
@@ -43,15 +45,18 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 	if err != nil {
 		return nil, &StartError{Reason: "rendering the daemon configuration", Err: err}
 	}
-	if os.Geteuid() != 0 {
-		return nil, &StartError{Reason: "buildkitd with the runc worker needs root (run as root, or dial a running builder with Dial)"}
-	}
-	bin, err := exec.LookPath(o.binary)
+	bin, err := daemon.LookPath(o.binary)
 	if err != nil {
-		return nil, &StartError{Reason: fmt.Sprintf("%s not found (run scripts/setup, or pass remote.Binary)", o.binary), Err: err}
+		return nil, &StartError{Reason: fmt.Sprintf("%s not found in PATH or Larder's cache directory (run remote.Install, or scripts/setup, or pass remote.Binary)", o.binary), Err: err}
 	}
 	if _, err := exec.LookPath("runc"); err != nil {
 		return nil, &StartError{Reason: "runc not found in PATH (apt-get install runc)", Err: err}
+	}
+	var wrap []string // the command that runs buildkitd: rootlesskit for a user other than root
+	if os.Geteuid() != 0 {
+		if wrap, err = rootless(); err != nil {
+			return nil, err
+		}
 	}
 
 	removeState := false
@@ -91,6 +96,9 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 		}
 	}
 	cmd := exec.Command(bin, args...)
+	if len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(append(wrap[1:], bin), args...)...)
+	}
 	logBuf := &tailBuffer{max: 64 << 10}
 	var out io.Writer = logBuf
 	if o.logTo != nil {
@@ -155,6 +163,24 @@ func Start(ctx context.Context, opts ...StartOption) (*Builder, error) {
 	b.stop = stop
 	b.pid = cmd.Process.Pid
 	return b, nil
+}
+
+// rootless returns the command that runs buildkitd for a user other than
+// root, rootless: rootlesskit, which maps the user's subordinate ids
+// (/etc/subuid, /etc/subgid) into a user namespace where buildkitd is root,
+// on the host's network. It reports what is missing.
+func rootless() ([]string, error) {
+	fix := "run as root, or install rootlesskit and uidmap and give the user subordinate ids in /etc/subuid and /etc/subgid, or dial a running builder"
+	rk, err := exec.LookPath("rootlesskit")
+	if err != nil {
+		return nil, &StartError{Reason: "buildkitd with the runc worker needs root, and rootlesskit is not in PATH to run it rootless (" + fix + ")", Err: err}
+	}
+	for _, tool := range []string{"newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, &StartError{Reason: tool + " not found in PATH, which rootlesskit needs (apt-get install uidmap)", Err: err}
+		}
+	}
+	return []string{rk, "--net=host", "--copy-up=/etc"}, nil
 }
 
 // cleanAfterDaemon removes the build containers and mounts a daemon with

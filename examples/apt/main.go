@@ -64,7 +64,7 @@ type rebuild struct {
 }
 
 func run(ctx context.Context, w io.Writer) ([]rebuild, error) {
-	b, err := remote.Dial(ctx, "")
+	b, err := remote.Auto(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func main() {
 }
 
 func run(ctx context.Context, w io.Writer) error {
-	b, err := remote.Dial(ctx, "")
+	b, err := remote.Auto(ctx)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func main() {
 // go to the step that downloads, for networks that need them (a proxy, a CA
 // of their own).
 func run(ctx context.Context, w io.Writer, netOpts ...llb.RunOption) ([][]string, error) {
-	b, err := remote.Dial(ctx, "")
+	b, err := remote.Auto(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func run(ctx context.Context, w io.Writer) ([][]string, error) {
 		return build.Image(base).Run("apt-get update && apt-get install -y --no-install-recommends "+pkgs, cache.Apt())
 	}
 
-	first, err := remote.Dial(ctx, "")
+	first, err := remote.Auto(ctx)
 	if err != nil {
 		return nil, err
 	}

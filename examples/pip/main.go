@@ -36,7 +36,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	b, err := remote.Dial(ctx, "")
+	b, err := remote.Auto(ctx)
 	if err != nil {
 		return err
 	}

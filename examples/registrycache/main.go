@@ -50,7 +50,7 @@ func run(ctx context.Context, w io.Writer) error {
 		Copy(tools, "/tools", "/tools").
 		Run("sleep 1; cat /deps /tools > /app")
 
-	first, err := remote.Dial(ctx, "")
+	first, err := remote.Auto(ctx)
 	if err != nil {
 		return err
 	}
