@@ -82,7 +82,7 @@ func UseBuilder(b build.Builder) {
 	mu.Lock()
 	defer mu.Unlock()
 	if b == nil {
-		panic("buildtest: UseBuilder(nil)")
+		panic("buildtest: UseBuilder(nil): give a *remote.Builder or *remote.Fleet, or leave the call out for the builder buildtest finds or starts")
 	}
 	if chosen {
 		panic("buildtest: UseBuilder called after a test asked for the builder; call it in TestMain before the tests run")

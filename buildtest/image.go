@@ -127,7 +127,7 @@ func (img *Image) RunWith(t testing.TB, args []string, opts ...llb.RunOption) Ru
 	t.Helper()
 	what := fmt.Sprintf("Run(%s)", formatArgs(args))
 	if len(args) == 0 || args[0] == "" {
-		t.Fatalf("buildtest: %s: empty command", what)
+		t.Fatalf("buildtest: %s: empty command (give a program and its arguments, such as \"cat\", \"/etc/os-release\")", what)
 	}
 	sh := "/bin/sh"
 	opts = slices.Clone(opts)
