@@ -25,9 +25,13 @@ type StepError struct {
 	// ExitCode is the command's exit code, -1 when it did not exit.
 	ExitCode int
 	// Output holds the last 20 lines the command wrote, stdout and stderr
-	// together in the order the builder read them from the command, the
-	// last line last; a last line without a newline is kept. Secrets the
-	// solve was given are masked, as in the progress output.
+	// together in the order the builder read them from the command; a last
+	// line without a newline is kept. The builder reads the two streams
+	// with a reader each and stamps each chunk as it gets it, so lines
+	// written to both within the same instant can't be ordered: then
+	// stderr's last line goes last, where a failing command writes its
+	// error. Each stream's own lines keep their order. Secrets the solve was
+	// given are masked, as in the progress output.
 	Output []string
 	// Err is BuildKit's error.
 	Err error
@@ -104,7 +108,7 @@ func (r *recorder) tail(d digest.Digest, n int) []string {
 // tailLocked is tail with r.mu held.
 func (r *recorder) tailLocked(d digest.Digest, n int) []string {
 	if l := r.logs[d]; l != nil {
-		return l.tail(n)
+		return l.tail(n, true) // only a failed step's tail is asked for
 	}
 	return nil
 }

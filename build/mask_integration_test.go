@@ -135,15 +135,15 @@ func TestSecretsAreMaskedInOutput(t *testing.T) {
 }
 
 // A failing step's output is all in its StepError, each stream's lines in
-// order, and in the order the builder read them: the last line, written a
-// moment after the rest, is last every time. (Lines written to stdout and
-// stderr within the same instant come in the order the builder's two
-// readers got them, which no stamp can tell apart.)
+// order, and its last line, an error on stderr right after stdout, last
+// every time. (Lines written to stdout and stderr within the same instant
+// come in the order the builder's two readers got them, which no stamp
+// can tell apart; a failed step's last stderr line goes last.)
 func TestStepErrorOutputInOrder(t *testing.T) {
 	env, bb := setup(t)
 	n := nonce()
 	for i := range 20 {
-		step := build.Image(bb).Run(fmt.Sprintf("for i in 1 2 3; do echo out-$i; done; echo err-1 >&2; echo out-last; sleep 0.05; echo err-last >&2; exit 1 # %s %d", n, i))
+		step := build.Image(bb).Run(fmt.Sprintf("for i in 1 2 3; do echo out-$i; done; echo err-1 >&2; echo out-last; echo err-last >&2; exit 1 # %s %d", n, i))
 		_, err := build.Solve(ctxT(t), env.Builder, step)
 		var se *build.StepError
 		if !errors.As(err, &se) {

@@ -55,17 +55,35 @@ func TestStepLogOrdersLinesByWhenTheyBegan(t *testing.T) {
 	l.add(nil, 1, t0.Add(1*time.Millisecond), []byte("out-1\nout-"))
 	l.add(nil, 1, t0.Add(4*time.Millisecond), []byte("2\n"))
 	l.add(nil, 2, t0.Add(5*time.Millisecond), []byte("err-last"))
-	got := strings.Join(l.tail(10), "|")
+	got := strings.Join(l.tail(10, false), "|")
 	if want := "out-1|out-2|err-1|err-last"; got != want {
 		t.Errorf("tail = %q, want %q", got, want)
 	}
-	if got := strings.Join(l.tail(2), "|"); got != "err-1|err-last" {
+	if got := strings.Join(l.tail(2, false), "|"); got != "err-1|err-last" {
 		t.Errorf("tail(2) = %q", got)
 	}
 	for i := range 3 * keptLines {
 		l.add(nil, 1, t0.Add(time.Second+time.Duration(i)), []byte("x\n"))
 	}
-	if n := len(l.tail(keptLines + 10)); n > 2*keptLines {
+	if n := len(l.tail(keptLines+10, false)); n > 2*keptLines {
 		t.Errorf("kept %d lines", n)
+	}
+}
+
+// A failed step's last stderr line, read in the same instant as stdout's
+// last lines, goes last; one read well before them keeps its place.
+func TestStepLogPutsAFailingStepsErrorLast(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	l := newStepLog()
+	l.add(nil, 2, t0, []byte("err-1\nerr-last\n"))
+	l.add(nil, 1, t0.Add(2*time.Millisecond), []byte("out-1\nout-last\n"))
+	if got := strings.Join(l.tail(10, true), "|"); got != "err-1|out-1|out-last|err-last" {
+		t.Errorf("tail = %q", got)
+	}
+	l = newStepLog()
+	l.add(nil, 2, t0, []byte("warning\n"))
+	l.add(nil, 1, t0.Add(time.Second), []byte("out-last\n"))
+	if got := strings.Join(l.tail(10, true), "|"); got != "warning|out-last" {
+		t.Errorf("tail = %q", got)
 	}
 }

@@ -22,6 +22,7 @@ type stepLog struct {
 
 // streamLog is one stream of a step: stdout (1) or stderr (2).
 type streamLog struct {
+	id      int // 1 for stdout, 2 for stderr
 	mask    maskStream
 	partial []byte    // the start of a line not ended yet
 	began   time.Time // when the partial line began
@@ -29,10 +30,16 @@ type streamLog struct {
 
 // logLine is one line a step wrote.
 type logLine struct {
-	t    time.Time
-	seq  int // the order lines were ended in, for lines begun at once
-	text string
+	t      time.Time
+	seq    int // the order lines were ended in, for lines begun at once
+	stream int
+	text   string
 }
+
+// sameInstant is how close the builder's stamps of two streams' chunks
+// must be for their order to be unknown: the builder reads stdout and
+// stderr with a reader each, stamping a chunk when its reader gets to it.
+const sameInstant = 20 * time.Millisecond
 
 func newStepLog() *stepLog { return &stepLog{streams: map[int]*streamLog{}} }
 
@@ -41,7 +48,7 @@ func newStepLog() *stepLog { return &stepLog{streams: map[int]*streamLog{}} }
 func (l *stepLog) add(m *masker, stream int, t time.Time, data []byte) []byte {
 	s := l.streams[stream]
 	if s == nil {
-		s = &streamLog{mask: maskStream{m: m}}
+		s = &streamLog{mask: maskStream{m: m}, id: stream}
 		l.streams[stream] = s
 	}
 	out := s.mask.write(data)
@@ -85,7 +92,7 @@ func (l *stepLog) split(s *streamLog, t time.Time, b []byte) {
 // end ends s's partial line.
 func (l *stepLog) end(s *streamLog) {
 	l.seq++
-	l.lines = append(l.lines, logLine{t: s.began, seq: l.seq, text: string(bytes.TrimRight(s.partial, "\r"))})
+	l.lines = append(l.lines, logLine{t: s.began, seq: l.seq, stream: s.id, text: string(bytes.TrimRight(s.partial, "\r"))})
 	s.partial = s.partial[:0]
 	if len(l.lines) > 2*keptLines {
 		l.lines = slices.Delete(l.lines, 0, len(l.lines)-keptLines)
@@ -93,12 +100,15 @@ func (l *stepLog) end(s *streamLog) {
 }
 
 // tail returns the last n lines, in the order the builder read them,
-// partial lines included.
-func (l *stepLog) tail(n int) []string {
+// partial lines included. When errLast is true (the step failed) and the
+// last line of stderr was read within the same instant as the lines after
+// it, which the builder's stamps can't order, it goes last: a failing
+// command writes its error last.
+func (l *stepLog) tail(n int, errLast bool) []string {
 	all := slices.Clone(l.lines)
 	for _, s := range l.streams {
 		if len(s.partial) > 0 {
-			all = append(all, logLine{t: s.began, seq: l.seq + 1, text: string(s.partial)})
+			all = append(all, logLine{t: s.began, seq: l.seq + 1, stream: s.id, text: string(s.partial)})
 		}
 	}
 	slices.SortStableFunc(all, func(a, b logLine) int {
@@ -107,6 +117,19 @@ func (l *stepLog) tail(n int) []string {
 		}
 		return a.seq - b.seq
 	})
+	if errLast {
+		last := -1
+		for j := len(all) - 1; j >= 0; j-- {
+			if all[j].stream == 2 {
+				last = j
+				break
+			}
+		}
+		if last >= 0 && last < len(all)-1 && all[len(all)-1].t.Sub(all[last].t) <= sameInstant {
+			e := all[last]
+			all = append(slices.Delete(all, last, last+1), e)
+		}
+	}
 	if len(all) > n {
 		all = all[len(all)-n:]
 	}
