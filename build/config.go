@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -23,6 +26,9 @@ type imageConfig struct {
 	entrypoint   []string
 	cmd          []string
 	labels       map[string]string
+	// dockerfile names the Dockerfile stage the stage is built on, whose
+	// image configuration is the base; nil for none.
+	dockerfile *dockerfileKey
 }
 
 func (s Stage) cfg() imageConfig {
@@ -66,25 +72,12 @@ func (s Stage) Label(key, value string) Stage {
 
 // imageConfig renders the exported image's configuration: the state's
 // environment, working directory and user, the stage's entrypoint, command
-// and labels, over the base image's.
-func (s Stage) imageConfig(ctx context.Context, st llb.State, r llb.ImageMetaResolver, p ocispecs.Platform) ([]byte, error) {
-	var img ocispecs.Image
+// and labels, over the configuration of what the stage is built on: the
+// Dockerfile's, as its conversion in e left it, or the base image's,
+// resolved through r.
+func (s Stage) imageConfig(ctx context.Context, e *marshalEnv, st llb.State, r llb.ImageMetaResolver, p ocispecs.Platform) ([]byte, error) {
+	var img dockerspec.DockerOCIImage
 	conf := s.cfg()
-	if conf.base != "" {
-		bp := &p
-		if conf.basePlatform != nil {
-			bp = conf.basePlatform
-		}
-		_, _, dt, err := r.ResolveImageConfig(ctx, conf.base, sourceresolver.Opt{
-			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: bp},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("build: resolving %s: %w", conf.base, err)
-		}
-		if err := json.Unmarshal(dt, &img); err != nil {
-			return nil, fmt.Errorf("build: image config of %s: %w", conf.base, err)
-		}
-	}
 	env, err := st.Env(ctx, llb.Platform(p))
 	if err != nil {
 		return nil, err
@@ -93,9 +86,45 @@ func (s Stage) imageConfig(ctx context.Context, st llb.State, r llb.ImageMetaRes
 	if err != nil {
 		return nil, err
 	}
+	if df := e.dockerfiles[conf.dockerfile]; conf.dockerfile != nil && df != nil {
+		// The Dockerfile's configuration, with what the steps after it
+		// changed: its state also holds the build arguments, which are not
+		// part of the image.
+		img = *df.image
+		img.Config.Labels = maps.Clone(img.Config.Labels)
+		baseEnv, err := df.state.Env(ctx, llb.Platform(p))
+		if err != nil {
+			return nil, err
+		}
+		baseDir, err := df.state.GetDir(ctx, llb.Platform(p))
+		if err != nil {
+			return nil, err
+		}
+		img.Config.Env = overlayEnv(img.Config.Env, baseEnv, env)
+		if dir != baseDir {
+			img.Config.WorkingDir = dir
+		}
+	} else {
+		if conf.base != "" {
+			bp := &p
+			if conf.basePlatform != nil {
+				bp = conf.basePlatform
+			}
+			_, _, dt, err := r.ResolveImageConfig(ctx, conf.base, sourceresolver.Opt{
+				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: bp},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("resolving %s: %w", conf.base, err)
+			}
+			if err := json.Unmarshal(dt, &img); err != nil {
+				return nil, fmt.Errorf("image config of %s: %w", conf.base, err)
+			}
+			img.History = nil
+		}
+		img.Config.Env = env.ToArray()
+		img.Config.WorkingDir = dir
+	}
 	img.Platform = p
-	img.Config.Env = env.ToArray()
-	img.Config.WorkingDir = dir
 	if conf.user != "" {
 		img.Config.User = conf.user
 	}
@@ -117,6 +146,24 @@ func (s Stage) imageConfig(ctx context.Context, st llb.State, r llb.ImageMetaRes
 		}
 	}
 	img.RootFS = ocispecs.RootFS{Type: "layers"}
-	img.History = nil
 	return json.Marshal(img)
+}
+
+// overlayEnv returns the image environment list with each variable that now
+// sets differently from base set as in now.
+func overlayEnv(list []string, base, now *llb.EnvList) []string {
+	list = slices.Clone(list)
+	for _, k := range now.Keys() {
+		v, _ := now.Get(k)
+		if bv, ok := base.Get(k); ok && bv == v {
+			continue
+		}
+		i := slices.IndexFunc(list, func(kv string) bool { return strings.SplitN(kv, "=", 2)[0] == k })
+		if i < 0 {
+			list = append(list, k+"="+v)
+		} else {
+			list[i] = k + "=" + v
+		}
+	}
+	return list
 }

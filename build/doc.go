@@ -31,6 +31,17 @@
 // llb goes both ways: [From] wraps any llb.State in a Stage, and
 // [Stage.State] gives one back.
 //
+// # Dockerfiles
+//
+// [Dockerfile] makes a Stage of an existing Dockerfile: BuildKit's own
+// converter turns it into a graph when the stage is marshalled, for the
+// platform solved, so it builds on a fleet, persists its cache mounts and
+// fills the report as a typed graph does. [BuildArg], [Target] and
+// [BuildContext] are docker build's --build-arg, --target and
+// --build-context; the solve's [WithSecret] and [WithSSH] serve its RUN
+// --mount=type=secret and type=ssh. A Dockerfile that does not parse is a
+// [*DockerfileError]; a RUN that fails, a [*StepError] with its line.
+//
 // # Solving
 //
 // [Solve] builds a Stage on a [Builder]: a *remote.Builder (one daemon) or

@@ -33,6 +33,12 @@ type StepError struct {
 	// error. Each stream's own lines keep their order. Secrets the solve was
 	// given are masked, as in the progress output.
 	Output []string
+	// File is the name of the [Dockerfile] whose RUN the step is; ""
+	// for a step of Larder's own.
+	File string
+	// Line is the line of that RUN in File, 1 for the first; 0 when File
+	// is "".
+	Line int
 	// Err is BuildKit's error.
 	Err error
 
@@ -48,7 +54,11 @@ func (e *StepError) Error() string {
 	if e.multi {
 		b.WriteString(e.Platform + ": ")
 	}
-	fmt.Fprintf(&b, "step %q failed", strings.Join(e.Args, " "))
+	fmt.Fprintf(&b, "step %q", strings.Join(e.Args, " "))
+	if e.File != "" {
+		fmt.Fprintf(&b, " (%s:%d)", e.File, e.Line)
+	}
+	b.WriteString(" failed")
 	if e.ExitCode >= 0 {
 		fmt.Fprintf(&b, " with exit code %d", e.ExitCode)
 	}
@@ -86,6 +96,12 @@ func (r *recorder) stepError(err error) error {
 	e := &StepError{Args: op.GetExec().GetMeta().GetArgs(), Platform: r.platform, ExitCode: -1, Err: err}
 	if r.mask != nil {
 		e.mask = r.mask.maskString
+	}
+	for _, src := range errdefs.Sources(err) {
+		if src.Info != nil && len(src.Ranges) > 0 {
+			e.File, e.Line = src.Info.Filename, int(src.Ranges[0].Start.Line)
+			break
+		}
 	}
 	var ee *gatewaypb.ExitError
 	if errors.As(err, &ee) {

@@ -69,3 +69,28 @@ func Example_fleet() {
 	}
 	_ = run
 }
+
+// The README's Dockerfile sample. It needs a builder, so it is compiled, not
+// run.
+func ExampleDockerfile() {
+	ctx := context.Background()
+	var b build.Builder
+	var token []byte
+	run := func() error {
+		dockerfile, err := os.ReadFile("Dockerfile")
+		if err != nil {
+			return err
+		}
+		img := build.Dockerfile(dockerfile, build.Local("context"),
+			build.BuildArg("VERSION", "1.2"),                    // --build-arg
+			build.Target("release"),                             // --target
+			build.BuildContext("assets", build.Local("assets"))) // --build-context
+		_, err = build.Solve(ctx, b, img,
+			build.WithLocal("context", "."), build.WithLocal("assets", "./assets"),
+			build.WithSecret("token", token), // RUN --mount=type=secret,id=token
+			build.PersistCacheMounts(cache.RegistryStore("registry.example.com/team/app-caches")),
+			build.Push("registry.example.com/team/app:1.2"))
+		return err
+	}
+	_ = run
+}

@@ -271,7 +271,8 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 	statusCh := make(chan *client.SolveStatus)
 	done := rec.consume(statusCh, sv.display)
 	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		st := s.state(newMarshalEnv(gc, p))
+		env := newMarshalEnv(gc, p)
+		st := s.state(env)
 		def, err := st.Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(sv.localID))
 		if err != nil {
 			return nil, err
@@ -297,7 +298,7 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 			}
 		}
 		if o.imageOutput {
-			cfg, err := s.imageConfig(ctx, st, gc, p)
+			cfg, err := s.imageConfig(ctx, env, st, gc, p)
 			if err != nil {
 				return nil, err
 			}

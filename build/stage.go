@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"slices"
 	"strings"
 
@@ -13,7 +14,6 @@ import (
 	"github.com/moby/patternmatcher"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-	neturl "net/url"
 
 	"github.com/larder-build/larder/internal/platform"
 	"github.com/larder-build/larder/mounts"
@@ -52,10 +52,14 @@ type marshalEnv struct {
 	// regenerable lists, per cache id, the files in the cache that its
 	// preset says the tool rebuilds on its own; persistence leaves them out.
 	regenerable map[string][]string
+	// dockerfiles holds the image configuration of each Dockerfile stage
+	// converted in this marshalling.
+	dockerfiles map[*dockerfileKey]*dockerfileResult
 }
 
 func newMarshalEnv(r llb.ImageMetaResolver, p ocispecs.Platform) *marshalEnv {
-	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}, regenerable: map[string][]string{}}
+	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}, regenerable: map[string][]string{},
+		dockerfiles: map[*dockerfileKey]*dockerfileResult{}}
 }
 
 // noteCaches records the regenerable files of the cache mounts among ms.

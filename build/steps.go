@@ -107,8 +107,8 @@ func checkStepOptions(opts []llb.RunOption) error {
 
 func quoteShort(s string) string {
 	const max = 60
-	if len(s) > max {
-		s = s[:max] + "…"
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
 	}
 	return fmt.Sprintf("%q", s)
 }
