@@ -29,6 +29,15 @@ type imageConfig struct {
 	// dockerfile names the Dockerfile stage the stage is built on, whose
 	// image configuration is the base; nil for none.
 	dockerfile *dockerfileKey
+	ports      []string // set by Expose, as port/protocol
+	volumes    []string
+	health     *Health
+	stopSignal string
+	// history is the image's history after the base's.
+	history []historyEntry
+	// rawLayers is set when the stage is built on a raw llb.State ([From]),
+	// whose layers Larder can't count: the builder writes the history.
+	rawLayers bool
 }
 
 func (s Stage) cfg() imageConfig {
@@ -41,7 +50,7 @@ func (s Stage) cfg() imageConfig {
 // Entrypoint sets the exported image's entrypoint. It does not change any
 // step or cache key.
 func (s Stage) Entrypoint(args ...string) Stage {
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	s = s.setting(fmt.Sprintf("ENTRYPOINT %q", args))
 	s.n.config.entrypoint = slices.Clone(args)
 	return s
 }
@@ -49,7 +58,7 @@ func (s Stage) Entrypoint(args ...string) Stage {
 // Cmd sets the exported image's default command. It does not change any step
 // or cache key.
 func (s Stage) Cmd(args ...string) Stage {
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	s = s.setting(fmt.Sprintf("CMD %q", args))
 	s.n.config.cmd = slices.Clone(args)
 	return s
 }
@@ -60,7 +69,7 @@ func (s Stage) Label(key, value string) Stage {
 	if key == "" {
 		return s.withErr(fmt.Errorf("build: Label(%q): empty key (give a label key, such as \"org.opencontainers.image.source\")", key))
 	}
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st })
+	s = s.setting(fmt.Sprintf("LABEL %s=%s", key, value))
 	labels := make(map[string]string, len(s.n.config.labels)+1)
 	for k, v := range s.n.config.labels {
 		labels[k] = v
@@ -119,12 +128,15 @@ func (s Stage) imageConfig(ctx context.Context, e *marshalEnv, st llb.State, r l
 			if err := json.Unmarshal(dt, &img); err != nil {
 				return nil, fmt.Errorf("image config of %s: %w", conf.base, err)
 			}
-			img.History = nil
+			img.History = baseHistory(img.History, len(img.RootFS.DiffIDs))
 		}
 		img.Config.Env = env.ToArray()
 		img.Config.WorkingDir = dir
 	}
 	img.Platform = p
+	// The builder sets the time: the last history entry's, or the solve's
+	// SourceDateEpoch.
+	img.Created = nil
 	if conf.user != "" {
 		img.Config.User = conf.user
 	}
@@ -145,8 +157,55 @@ func (s Stage) imageConfig(ctx context.Context, e *marshalEnv, st llb.State, r l
 			img.Config.Labels[k] = v
 		}
 	}
+	for _, p := range conf.ports {
+		if img.Config.ExposedPorts == nil {
+			img.Config.ExposedPorts = map[string]struct{}{}
+		}
+		img.Config.ExposedPorts[p] = struct{}{}
+	}
+	for _, v := range conf.volumes {
+		if img.Config.Volumes == nil {
+			img.Config.Volumes = map[string]struct{}{}
+		}
+		img.Config.Volumes[v] = struct{}{}
+	}
+	if h := conf.health; h != nil {
+		img.Config.Healthcheck = &dockerspec.HealthcheckConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	if conf.stopSignal != "" {
+		img.Config.StopSignal = conf.stopSignal
+	}
+	if conf.rawLayers {
+		img.History = nil
+	} else {
+		img.History = slices.Clip(img.History)
+		for _, h := range conf.history {
+			img.History = append(img.History, ocispecs.History{CreatedBy: h.createdBy, EmptyLayer: !h.layer, Comment: historyComment})
+		}
+	}
 	img.RootFS = ocispecs.RootFS{Type: "layers"}
 	return json.Marshal(img)
+}
+
+// historyComment marks the history entries Larder writes.
+const historyComment = "larder.build.v0"
+
+// baseHistory returns the history of a base image with layers layers, with
+// an entry added for each layer its history does not account for, so that
+// the entries of the steps after it describe their own layers.
+func baseHistory(h []ocispecs.History, layers int) []ocispecs.History {
+	n := 0
+	for _, e := range h {
+		if !e.EmptyLayer {
+			n++
+		}
+	}
+	h = slices.Clip(h)
+	for ; n < layers; n++ {
+		h = append(h, ocispecs.History{Comment: "base image layer without history"})
+	}
+	return h
 }
 
 // overlayEnv returns the image environment list with each variable that now

@@ -49,10 +49,10 @@
 // remote; the Builder interface is all it needs. Options say what the
 // client session offers ([WithLocal], [WithSecret], [WithSSH],
 // [WithKeychain]), what to build for ([Platforms], [Key]), where the result
-// goes ([Push], [OCITarball], [DockerTarball], [LocalDir], [Export]), which
-// layer cache to import and export ([CacheFrom], [CacheTo], with the
-// backends of package cache), and how to show progress ([Progress],
-// [OnEvent]).
+// goes ([Push], [Load], [OCITarball], [DockerTarball], [LocalDir],
+// [Export]), which layer cache to import and export ([CacheFrom],
+// [CacheTo], with the backends of package cache), and how to show progress
+// ([Progress], [OnEvent]).
 //
 //	res, err := build.Solve(ctx, b, img,
 //		build.WithLocal("src", "./src"),
@@ -65,6 +65,19 @@
 //
 // Each platform is solved on its own daemon, concurrently; with several,
 // [Push] pushes one index of them all.
+//
+// # Images
+//
+// The exported image's configuration is the base image's (or the
+// Dockerfile's) with what the stage sets: [Stage.Env], [Stage.Dir],
+// [Stage.User], [Stage.Entrypoint], [Stage.Cmd], [Stage.Label],
+// [Stage.Expose], [Stage.Volume], [Stage.Healthcheck], [Stage.StopSignal];
+// settings that only change the configuration change no cache key. Its
+// history holds one entry per step and setting, as the Dockerfile frontend
+// writes them. [Annotation] annotates manifests and indexes,
+// [SourceDateEpoch] makes the image's digest reproducible, and
+// [Provenance] and [SBOM] add BuildKit's attestations, kept in the index
+// Larder pushes or writes for several platforms.
 //
 // # Report and errors
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/larder-build/larder/build"
 	"github.com/larder-build/larder/cache"
@@ -90,6 +91,32 @@ func ExampleDockerfile() {
 			build.WithSecret("token", token), // RUN --mount=type=secret,id=token
 			build.PersistCacheMounts(cache.RegistryStore("registry.example.com/team/app-caches")),
 			build.Push("registry.example.com/team/app:1.2"))
+		return err
+	}
+	_ = run
+}
+
+// The README's image sample. It needs a builder, so it is compiled, not run.
+func Example_image() {
+	ctx := context.Background()
+	var b build.Builder
+	var commitTime time.Time
+	run := func() error {
+		img := build.Image("debian:bookworm").
+			Run("make install").
+			Expose("8080/tcp").
+			Volume("/data").
+			Healthcheck(build.Health{Test: []string{"CMD", "/app", "-check"}, Interval: 30 * time.Second}).
+			StopSignal("SIGINT").
+			Cmd("/app")
+		_, err := build.Solve(ctx, b, img,
+			build.Platforms("linux/amd64", "linux/arm64"),
+			build.Push("registry.example.com/team/app:1.2"), // one index
+			build.OCITarball("app.tar", "app:1.2"),          // the same index, as an OCI layout
+			build.Annotation("org.opencontainers.image.source", "https://example.com/app", build.OnManifest, build.OnIndex),
+			build.SourceDateEpoch(commitTime), // same graph, same digest
+			build.Provenance("max"),
+			build.SBOM("docker/buildkit-syft-scanner:stable-1"))
 		return err
 	}
 	_ = run

@@ -44,6 +44,7 @@ type solveOptions struct {
 	outputs     map[string]string // absolute path: the option that writes there
 	warnings    []string          // what the session checks found, for the report
 	imageOutput bool
+	image       imageOptions // annotations, epoch, and what multi-platform tarballs need
 }
 
 type display struct {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -39,7 +38,8 @@ func Push(refs ...string) SolveOption {
 }
 
 // OCITarball writes the image as an OCI layout tarball to the file path,
-// named ref ("" for no name).
+// named ref ("" for no name). With several platforms, the layout's index
+// holds the index of them all.
 func OCITarball(path, ref string) SolveOption {
 	return tarball(client.ExporterOCI, "OCITarball", path, ref, false)
 }
@@ -71,6 +71,12 @@ func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 			attrs["name"] = ref
 		} else if needRef {
 			return fmt.Errorf("%s(%q): a reference is needed to tag the image (give one such as \"app:1.2\")", fn, path)
+		}
+		if typ == client.ExporterOCI {
+			if o.image.ociPaths == nil {
+				o.image.ociPaths = map[int]string{}
+			}
+			o.image.ociPaths[len(o.exports)] = path
 		}
 		o.exports = append(o.exports, client.ExportEntry{
 			Type:  typ,
@@ -147,10 +153,23 @@ func Export(e client.ExportEntry) SolveOption {
 // platforms, local directories get a subdirectory per platform and images
 // are pushed by digest, to be put in an index afterwards.
 func (o *solveOptions) exportsFor(p ocispecs.Platform, multi bool) []client.ExportEntry {
-	exports := slices.Clone(o.exports)
+	var exports []client.ExportEntry
+	for i, e := range o.exports {
+		if multi && writesIndex(o.exportFns[i]) {
+			// Each platform's layout, made into one later.
+			path := platformDir(ociDir(o.image.tmp, i), p) + ".tar"
+			e = client.ExportEntry{Type: client.ExporterOCI, Attrs: e.Attrs, Output: func(map[string]string) (io.WriteCloser, error) {
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					return nil, err
+				}
+				return os.Create(path)
+			}}
+		}
+		exports = append(exports, o.withImageAttrs(e, multi))
+	}
 	for _, dir := range o.localDirs {
 		if multi {
-			dir = filepath.Join(dir, strings.ReplaceAll(platforms.Format(p), "/", "_"))
+			dir = platformDir(dir, p)
 		}
 		exports = append(exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: dir})
 	}
@@ -160,7 +179,7 @@ func (o *solveOptions) exportsFor(p ocispecs.Platform, multi bool) []client.Expo
 			named, _ := reference.ParseNormalizedNamed(o.pushRefs[0])
 			attrs = map[string]string{"name": named.Name(), "push": "true", "push-by-digest": "true"}
 		}
-		exports = append(exports, client.ExportEntry{Type: client.ExporterImage, Attrs: attrs})
+		exports = append(exports, o.withImageAttrs(client.ExportEntry{Type: client.ExporterImage, Attrs: attrs}, multi))
 	}
 	return exports
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/containerd/platforms"
@@ -103,8 +105,11 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 			errs = append(errs, errors.New("the builder lists no platform; set one with Platforms"))
 		}
 	}
-	if len(ps) > 1 && len(o.exports) > 0 {
-		errs = append(errs, fmt.Errorf("%s writes a single platform's image, but %d platforms are built (Push an index, or solve each platform on its own)", o.exportFns[0], len(ps)))
+	if i := slices.IndexFunc(o.exportFns, func(fn string) bool { return !writesIndex(fn) }); len(ps) > 1 && i >= 0 {
+		errs = append(errs, fmt.Errorf("%s writes a single platform's image, but %d platforms are built (Push an index or write an OCITarball, or solve each platform on its own)", o.exportFns[i], len(ps)))
+	}
+	if err := o.checkImageOptions(ctx, ps); err != nil {
+		errs = append(errs, err)
 	}
 	// Client-side checks on the graph as it marshals without a builder:
 	// the stage's own mistakes, then what the session must provide.
@@ -141,6 +146,15 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	}
 	o.mask = newMasker(o.secrets)
 
+	if len(ps) > 1 && slices.ContainsFunc(o.exportFns, writesIndex) {
+		dir, err := os.MkdirTemp("", "larder-oci-")
+		if err != nil {
+			return nil, fmt.Errorf("build: Solve: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		o.image.tmp = dir
+	}
+
 	start := time.Now()
 	disp := startDisplays(ctx, o.displays)
 	results := make([]PlatformResult, len(ps))
@@ -163,11 +177,20 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 	}
 	if len(ps) == 1 {
 		res.Digest = results[0].Digest
-	} else if len(o.pushRefs) > 0 {
-		d, err := pushIndex(ctx, o.pushRefs, results, o.auth())
+		return res, nil
+	}
+	if len(o.pushRefs) > 0 {
+		d, err := pushIndex(ctx, o.pushRefs, results, o.indexAnnotations(), o.auth())
 		if err != nil {
 			return res, fmt.Errorf("build: Solve: %w", err)
 		}
+		res.Digest = d
+	}
+	d, err := o.writeIndexes(ps)
+	if err != nil {
+		return res, fmt.Errorf("build: Solve: %w", err)
+	}
+	if res.Digest == "" {
 		res.Digest = d
 	}
 	return res, nil
@@ -245,6 +268,7 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 		CacheImports:  cacheEntries(o.cacheFrom, p, sv.multi, false),
 		CacheExports:  cacheEntries(o.cacheTo, p, sv.multi, true),
 	}
+	o.attestAttrs(so.FrontendAttrs)
 	for name, dir := range o.locals {
 		fs, err := fsutil.NewFS(dir)
 		if err != nil {

@@ -105,7 +105,14 @@ func (s Stage) derive(f func(e *marshalEnv, st llb.State) llb.State) Stage {
 // From wraps any llb.State in a Stage, the way into Larder from raw llb.
 // [Stage.State] is the way back.
 func From(st llb.State) Stage {
-	return Stage{n: &node{build: func(*marshalEnv) llb.State { return st }}}
+	return Stage{n: &node{build: func(*marshalEnv) llb.State { return st }, config: imageConfig{rawLayers: true}}}
+}
+
+// source returns the Stage of a source that is one layer, made by
+// createdBy, when it is the image's root.
+func source(st llb.State, createdBy string) Stage {
+	return Stage{n: &node{build: func(*marshalEnv) llb.State { return st },
+		config: imageConfig{history: []historyEntry{{createdBy: createdBy, layer: true}}}}}
 }
 
 // State returns an llb.State of s for linux/amd64, the way out to raw llb.
@@ -312,7 +319,7 @@ func Local(name string, opts ...SourceOption) Stage {
 	if len(o.exclude) > 0 {
 		lopts = append(lopts, llb.ExcludePatterns(o.exclude))
 	}
-	return From(llb.Local(name, lopts...))
+	return source(llb.Local(name, lopts...), "LOCAL "+name)
 }
 
 func checkLocalName(name string) error {
@@ -345,7 +352,7 @@ func Git(remote, ref string, opts ...SourceOption) Stage {
 	if o.keepGitDir {
 		gopts = append(gopts, llb.KeepGitDir())
 	}
-	return From(llb.Git(remote, ref, gopts...))
+	return source(llb.Git(remote, ref, gopts...), "GIT "+redactURL(remote)+" "+ref)
 }
 
 // gitRemote reports whether remote is a URL or an scp-like address that
@@ -384,7 +391,7 @@ func HTTP(url string, opts ...SourceOption) Stage {
 	if o.filename != "" {
 		hopts = append(hopts, llb.Filename(o.filename))
 	}
-	return From(llb.HTTP(url, hopts...))
+	return source(llb.HTTP(url, hopts...), "ADD "+redactURL(url))
 }
 
 // failed returns a Stage that reports err when marshalled.
@@ -456,7 +463,8 @@ func (s Stage) Env(key, value string) Stage {
 	if key == "" || strings.ContainsAny(key, "= \t\n") {
 		return s.withErr(fmt.Errorf("build: Env(%q): want a variable name without '=' or spaces", key))
 	}
-	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.AddEnv(key, value) })
+	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.AddEnv(key, value) }).
+		recorded(historyEntry{createdBy: "ENV " + key + "=" + value})
 }
 
 // Dir sets the working directory of the following steps and of the exported
@@ -466,7 +474,8 @@ func (s Stage) Dir(dir string) Stage {
 	if dir == "" {
 		return s.withErr(errors.New("build: Dir: empty path (give the working directory, such as \"/src\")"))
 	}
-	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Dir(dir) })
+	return s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.Dir(dir) }).
+		recorded(historyEntry{createdBy: "WORKDIR " + dir})
 }
 
 // User sets the user (name, uid, or uid:gid) the following steps and the
@@ -475,7 +484,8 @@ func (s Stage) User(user string) Stage {
 	if user == "" {
 		return s.withErr(errors.New("build: User: empty user (give a name, uid or uid:gid, such as \"app\" or \"1000:1000\")"))
 	}
-	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.User(user) })
+	s = s.derive(func(_ *marshalEnv, st llb.State) llb.State { return st.User(user) }).
+		recorded(historyEntry{createdBy: "USER " + user})
 	s.n.config.user = user
 	return s
 }
@@ -503,4 +513,15 @@ func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
 		return nil, fmt.Errorf("build: %w", err)
 	}
 	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl), llb.LocalUniqueID(marshalLocalID))
+}
+
+// redactURL returns u without the user information of a URL, which can
+// hold a token, for the image's history.
+func redactURL(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil || p.Host == "" || p.User == nil {
+		return u
+	}
+	p.User = nil
+	return p.String()
 }

@@ -67,7 +67,7 @@ func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Sta
 			ro = append(ro, o)
 		}
 		return st.Run(ro...).Root()
-	})
+	}).recorded(historyEntry{createdBy: "RUN " + strings.Join(args, " "), layer: true})
 	for _, o := range opts {
 		if so, ok := o.(mounts.StepOption); ok {
 			for _, msg := range so.Warnings(args) {
@@ -199,7 +199,7 @@ func (s Stage) Copy(from Stage, src, dst string, opts ...CopyOption) Stage {
 	}
 	s = s.derive(func(e *marshalEnv, st llb.State) llb.State {
 		return st.File(llb.Copy(from.state(e), src, dst, info))
-	})
+	}).recorded(historyEntry{createdBy: "COPY " + src + " " + dst, layer: true})
 	s.n.warnings = append(slices.Clip(s.n.warnings), from.Warnings()...)
 	return s
 }

@@ -372,9 +372,9 @@ func TestUnitSolveErrors(t *testing.T) {
 			want: []string{"Platforms: linux/amd64 given twice"}},
 		{name: "tarball with several platforms", stage: alpine,
 			opts: func() []build.SolveOption {
-				return []build.SolveOption{build.Platforms("linux/amd64", "linux/arm64"), build.OCITarball(filepath.Join(t.TempDir(), "x.tar"), "")}
+				return []build.SolveOption{build.Platforms("linux/amd64", "linux/arm64"), build.DockerTarball(filepath.Join(t.TempDir(), "x.tar"), "app:1")}
 			},
-			want: []string{"OCITarball writes a single platform's image, but 2 platforms are built"}},
+			want: []string{"DockerTarball writes a single platform's image, but 2 platforms are built"}},
 		{name: "Platforms bad", stage: alpine,
 			opts: func() []build.SolveOption { return []build.SolveOption{build.Platforms("linux/")} },
 			want: []string{`Platforms("linux/")`, "want os/arch[/variant], such as linux/arm64"}},
