@@ -18,6 +18,7 @@ import (
 // beyond what the llb state carries (env, working dir, user, platform).
 type imageConfig struct {
 	base     string             // the image the stage started from, "" for none
+	root     *node              // the node of that image, nil for none
 	platform *ocispecs.Platform // set by Platform on the stage or its image; nil: the solve's
 	// basePlatform is the platform base was pulled for, when Image was
 	// given one; nil: the solve's.

@@ -238,6 +238,12 @@ func (sv *platformSolve) run(ctx context.Context, b Builder) (*PlatformResult, e
 	}
 	var ps *persistence
 	if sv.opts.persist != nil {
+		// The caches' ids and targets can depend on what only the
+		// builder knows (the image's environment and users).
+		if err := sv.planOn(ctx, c); err != nil {
+			release(err)
+			return nil, err
+		}
 		if ps, err = newPersistence(sv); err != nil {
 			release(err)
 			return nil, err
@@ -303,6 +309,11 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 		}
 		rec.expect(def)
 		res.Graph = graphDigest(def)
+		for _, w := range env.warnings {
+			if !slices.Contains(res.Report.Warnings, w) {
+				res.Report.Warnings = append(res.Report.Warnings, w)
+			}
+		}
 		if ps != nil {
 			if err := ps.adopt(def); err != nil {
 				return nil, err
@@ -366,4 +377,20 @@ func graphDigest(def *llb.Definition) digest.Digest {
 		fmt.Fprintln(h, digest.FromBytes(dt))
 	}
 	return digest.NewDigest(digest.SHA256, h)
+}
+
+// planOn marshals the stage with the builder c, as the solve will, for
+// persistence to plan on.
+func (sv *platformSolve) planOn(ctx context.Context, c *client.Client) error {
+	so := client.SolveOpt{FrontendAttrs: map[string]string{}, Session: sessionAttachables(sv.opts)}
+	_, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
+		env := newMarshalEnv(gc, sv.platform)
+		def, err := sv.stage.state(env).Marshal(ctx, llb.Platform(sv.platform), llb.LocalUniqueID(sv.localID))
+		if err != nil {
+			return nil, err
+		}
+		sv.plan = marshalled{def: def, regenerable: env.regenerable}
+		return nil, nil
+	}, nil)
+	return err
 }

@@ -55,11 +55,22 @@ type marshalEnv struct {
 	// dockerfiles holds the image configuration of each Dockerfile stage
 	// converted in this marshalling.
 	dockerfiles map[*dockerfileKey]*dockerfileResult
+	// accounts holds the users and groups of the images read so far.
+	accounts map[*node]*accounts
+	// warnings are what the marshalling found for the report.
+	warnings []string
 }
 
 func newMarshalEnv(r llb.ImageMetaResolver, p ocispecs.Platform) *marshalEnv {
 	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}, regenerable: map[string][]string{},
-		dockerfiles: map[*dockerfileKey]*dockerfileResult{}}
+		dockerfiles: map[*dockerfileKey]*dockerfileResult{}, accounts: map[*node]*accounts{}}
+}
+
+// warn adds msg to the marshalling's warnings, once.
+func (e *marshalEnv) warn(msg string) {
+	if !slices.Contains(e.warnings, msg) {
+		e.warnings = append(e.warnings, msg)
+	}
 }
 
 // noteCaches records the regenerable files of the cache mounts among ms.
@@ -284,7 +295,7 @@ func Image(ref string, opts ...SourceOption) Stage {
 	}
 	ref = reference.TagNameOnly(named).String()
 	platform := o.platform
-	return Stage{n: &node{
+	s := Stage{n: &node{
 		build: func(e *marshalEnv) llb.State {
 			var iopts []llb.ImageOption
 			if platform != nil {
@@ -299,6 +310,8 @@ func Image(ref string, opts ...SourceOption) Stage {
 		},
 		config: imageConfig{base: ref, platform: platform, basePlatform: platform},
 	}}
+	s.n.config.root = s.n
+	return s
 }
 
 // Local returns the directory that the client session sends under name;

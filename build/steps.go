@@ -39,9 +39,14 @@ func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Sta
 	if err := checkStepOptions(opts); err != nil {
 		return s.withErr(fmt.Errorf("build: %s: %w", where(), err))
 	}
-	stagePlatform := s.cfg().platform
+	conf := s.cfg()
+	stagePlatform := conf.platform
+	stepOptions := slices.ContainsFunc(opts, func(o llb.RunOption) bool { _, ok := o.(mounts.StepOption); return ok })
 	s = s.derive(func(e *marshalEnv, st llb.State) llb.State {
 		step := mounts.Step{Args: args, Platform: e.platform}
+		if stepOptions {
+			step = e.stepOf(args, st, conf)
+		}
 		if stagePlatform != nil {
 			step.Platform = *stagePlatform
 		}
@@ -62,6 +67,11 @@ func (s Stage) run(args []string, where func() string, opts []llb.RunOption) Sta
 			if so, ok := o.(mounts.StepOption); ok {
 				so = so.ForStep(step)
 				e.noteCaches(so.Mounts())
+				if n, ok := so.(interface{ Notes() []string }); ok {
+					for _, msg := range n.Notes() {
+						e.warn(where() + ": " + msg)
+					}
+				}
 				o = so
 			}
 			ro = append(ro, o)

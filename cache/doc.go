@@ -69,13 +69,29 @@
 // their ids and sharing modes, Env its variables, Files its files, Mounts the
 // mounts it adds as the mounts package makes them.
 //
+// # Presets follow the step
+//
+// Through ForStep the build package tells a preset its step's user and
+// environment: the image's configuration, resolved on the builder, then the
+// stage's Env and User, with the user's uid, gid and home read from the
+// passwd and group files of the image the stage starts from. A preset then
+// keeps its caches where the tool does for that step: under the user's
+// home (or $HOME), where the tool's variables point (CARGO_HOME and
+// CARGO_TARGET_DIR, GOPATH, GOMODCACHE and GOCACHE, PIP_CACHE_DIR,
+// npm_config_cache, XDG_CACHE_HOME), owned by the user's uid and gid. Home,
+// Owner, CargoHome, GoPath and TargetDir still win. When a preset cannot
+// tell (a user an earlier step made, whom the base image's passwd does not
+// hold), it keeps root's paths and owner, and the solve's report says so.
+// Without a builder (Stage.Marshal) only the stage's own settings are known.
+//
 // # Cache ids
 //
 // Each cache's id is
 //
 //	larder/<project>/<tool>/<target without its leading slash>@<os>/<arch>[/<variant>]
 //
-// such as "larder/default/apt/var/cache/apt@linux/amd64". Two projects, two
+// such as "larder/default/apt/var/cache/apt@linux/amd64" (DockerfileIDs
+// names them as a Dockerfile does instead, "//var/cache/apt"). Two projects, two
 // tools or two platforms never share a cache unless AcrossPlatforms leaves
 // the platform out of an id on purpose, for caches whose contents do not
 // depend on it such as Go's module cache. The build package tells each

@@ -53,6 +53,12 @@ type Preset struct {
 	files    []File
 	warn     func(*Preset, []shell.Command) []string
 	errs     []error
+	// remake makes the preset again, with the same options, for a step.
+	remake func(mounts.Step) *Preset
+	// notes say what the preset could not tell about its step.
+	notes []string
+	// dockerfileIDs names the caches as a Dockerfile's are named.
+	dockerfileIDs bool
 }
 
 // presetCache is a cache directory of a Preset before its id is made.
@@ -143,7 +149,21 @@ func (p *Preset) For(pl ocispecs.Platform) *Preset {
 // the build package calls it for each step that takes the preset, and adds
 // the result to the step instead of p. The result is a *Preset.
 func (p *Preset) ForStep(s mounts.Step) mounts.StepOption {
-	return p.For(s.Platform)
+	if p == nil || p.remake == nil {
+		return p.For(s.Platform)
+	}
+	return p.remake(s).For(s.Platform)
+}
+
+// Notes returns what the preset could not tell about the step it was made
+// for by ForStep, such as the home of a user with no passwd entry, and
+// what it did instead; the build package puts them in the solve's report.
+// Each call returns a new slice.
+func (p *Preset) Notes() []string {
+	if p == nil {
+		return nil
+	}
+	return slices.Clone(p.notes)
 }
 
 // Caches returns the preset's cache directories, in the order they are
@@ -162,6 +182,9 @@ func (p *Preset) Caches() []CacheDir {
 
 // cacheID is the id of c for p's project, tool and platform.
 func (p *Preset) cacheID(c presetCache) string {
+	if p.dockerfileIDs {
+		return "/" + c.target
+	}
 	id := "larder/" + p.project + "/" + p.tool + c.target
 	if p.platform != nil && !c.acrossPlatform {
 		id += "@" + platformString(*p.platform)

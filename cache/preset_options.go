@@ -23,9 +23,16 @@ type presetConfig struct {
 	targetDir string
 	goPath    string
 	owner     *[2]int
-	sharing   []targetedSharing
-	across    [][]string // each AcrossPlatforms call's targets; empty: all
-	errs      []error
+	// step is the step the preset is made for, by ForStep; nil before.
+	step *mounts.Step
+	// homeSet and ownerSet say that Home and Owner were given, which win
+	// over what the step says.
+	homeSet, ownerSet bool
+	notes             []string
+	dockerfileIDs     bool
+	sharing           []targetedSharing
+	across            [][]string // each AcrossPlatforms call's targets; empty: all
+	errs              []error
 }
 
 // targetedSharing is what one Sharing option sets: mode for the caches at
@@ -72,8 +79,8 @@ type CargoOption interface {
 	cargoOption()
 }
 
-// PresetOption configures every preset: Project, Sharing, AcrossPlatforms
-// and Owner return one.
+// PresetOption configures every preset: Project, Sharing, AcrossPlatforms,
+// Owner and DockerfileIDs return one.
 type PresetOption interface {
 	AptOption
 	PipOption
@@ -188,7 +195,9 @@ func AcrossPlatforms(targets ...string) PresetOption {
 
 // Owner makes the preset's cache directories owned by uid:gid when they are
 // first made, for steps that run as a user other than root, who could not
-// write to a cache owned by root; give Home too. The default is root (0:0).
+// write to a cache owned by root. The default is the uid and gid of the
+// user the step runs as (see the package documentation), root (0:0) for a
+// root step or without a builder.
 // The owner is part of the step's cache key, and BuildKit keeps a cache
 // made with an owner apart from one made without, even under the same id.
 // Ids must be 0 to 4294967295.
@@ -199,19 +208,34 @@ func Owner(uid, gid int) PresetOption {
 			return
 		}
 		c.owner = &[2]int{uid, gid}
+		c.ownerSet = true
 	})
+}
+
+// DockerfileIDs names the preset's caches as a Dockerfile's RUN
+// --mount=type=cache,target=<target> names its cache when it gives no id:
+// "/" and the target, such as "//var/cache/apt", with no project, tool or
+// platform. A Larder step with the preset and a Dockerfile's RUN that mounts
+// the same target then share that cache on a builder (build.Dockerfile's
+// steps too). The cache is shared by every project and platform on the
+// builder, as a Dockerfile's is; Project and AcrossPlatforms no longer
+// change the ids. Like every id, it is not part of the step's cache key.
+func DockerfileIDs() PresetOption {
+	return presetOption(func(c *presetConfig) { c.dockerfileIDs = true })
 }
 
 // Home sets the home directory of the user the step runs as, under which
 // pip, npm, Go and Cargo keep their caches by default: <home>/.cache/pip,
 // <home>/.npm, <home>/.cache/go-build, and <home>/.cargo and
-// <home>/.cache/cargo-target. The default is /root. For a user other than
-// root give Owner too. It moves the caches and the variables that point at
+// <home>/.cache/cargo-target. The default is the home of the user the step
+// runs as ($HOME, else the user's passwd entry in the base image), /root
+// for root or when it can't be told. It moves the caches and the variables that point at
 // them, so it changes the step's cache key. dir must be an absolute path.
 func Home(dir string) HomeOption {
 	return homeOption(func(c *presetConfig) {
 		if p, ok := c.absPath("Home", dir, "/home/app"); ok {
 			c.home = p
+			c.homeSet = true
 		}
 	})
 }
@@ -274,7 +298,13 @@ func (c *presetConfig) absPath(option, dir, example string) (string, bool) {
 // newPreset applies opts to a preset for tool, then lets layout place its
 // caches, environment and files from the settled options.
 func newPreset[O interface{ applyPreset(*presetConfig) }](tool string, opts []O, layout func(*presetConfig, *Preset)) *Preset {
-	c := &presetConfig{tool: tool, project: DefaultProject, home: "/root"}
+	return makePreset(tool, opts, layout, nil)
+}
+
+// makePreset is newPreset for the step s, nil for none: the step's user,
+// home and environment place the caches where the options do not.
+func makePreset[O interface{ applyPreset(*presetConfig) }](tool string, opts []O, layout func(*presetConfig, *Preset), s *mounts.Step) *Preset {
+	c := &presetConfig{tool: tool, project: DefaultProject, home: "/root", step: s}
 	for i, o := range opts {
 		if any(o) == nil {
 			c.fail("", "", "option %d is nil; leave it out", i+1)
@@ -282,7 +312,9 @@ func newPreset[O interface{ applyPreset(*presetConfig) }](tool string, opts []O,
 		}
 		o.applyPreset(c)
 	}
-	p := &Preset{tool: tool, project: c.project, home: c.home, owner: c.owner}
+	c.followStep()
+	p := &Preset{tool: tool, project: c.project, home: c.home, owner: c.owner, dockerfileIDs: c.dockerfileIDs}
+	p.remake = func(s mounts.Step) *Preset { return makePreset(tool, opts, layout, &s) }
 	layout(c, p)
 	seen := map[string]bool{}
 	for _, t := range p.Targets() {
@@ -303,7 +335,54 @@ func newPreset[O interface{ applyPreset(*presetConfig) }](tool string, opts []O,
 	}
 	slices.SortFunc(p.env, func(a, b envVar) int { return strings.Compare(a.name, b.name) })
 	p.errs = c.errs
+	p.notes = c.notes
 	return p
+}
+
+// followStep takes the home and owner of the step's user, where Home and
+// Owner were not given.
+func (c *presetConfig) followStep() {
+	s := c.step
+	if s == nil {
+		return
+	}
+	root := s.User == "" || s.User == "root" || s.User == "0" || s.User == "0:0"
+	if !c.homeSet {
+		switch {
+		case s.Home != "" && path.IsAbs(s.Home):
+			c.home = path.Clean(s.Home)
+		case !root:
+			c.notes = append(c.notes, fmt.Sprintf("%s preset: the step runs as %q, whose home Larder could not tell (no $HOME, and no passwd entry in the base image): the caches are under /root; give Home", c.tool, s.User))
+		}
+	}
+	if !c.ownerSet && !root {
+		if s.UID >= 0 && s.GID >= 0 {
+			c.owner = &[2]int{s.UID, s.GID}
+		} else {
+			c.notes = append(c.notes, fmt.Sprintf("%s preset: the step runs as %q, whose uid and gid Larder could not tell (no passwd or group entry in the base image): the caches are owned by root; give Owner", c.tool, s.User))
+		}
+	}
+}
+
+// getenv returns the step's variable name, "" when there is no step or it
+// does not set it. Layouts read the variables that move a tool's caches.
+func (c *presetConfig) getenv(name string) string {
+	if c.step == nil {
+		return ""
+	}
+	v := c.step.Getenv(name)
+	if !path.IsAbs(v) {
+		return "" // unset, or relative: the tool's to resolve, not a mount target
+	}
+	return path.Clean(v)
+}
+
+// cacheHome is $XDG_CACHE_HOME of the step, else <home>/.cache.
+func (c *presetConfig) cacheHome() string {
+	if v := c.getenv("XDG_CACHE_HOME"); v != "" {
+		return v
+	}
+	return path.Join(c.home, ".cache")
 }
 
 // cacheIndexes returns the indexes of p's caches at targets, all of them

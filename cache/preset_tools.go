@@ -73,7 +73,10 @@ func Apt(opts ...AptOption) *Preset {
 // Warnings reports --no-cache-dir, PIP_NO_CACHE_DIR and `pip cache purge`.
 func Pip(opts ...PipOption) *Preset {
 	return newPreset("pip", opts, func(c *presetConfig, p *Preset) {
-		dir := path.Join(c.home, ".cache/pip")
+		dir := c.getenv("PIP_CACHE_DIR")
+		if dir == "" {
+			dir = path.Join(c.cacheHome(), "pip")
+		}
 		p.addCache(dir, mounts.Shared)
 		p.setEnv("PIP_CACHE_DIR", dir)
 		p.warn = pipWarnings
@@ -88,7 +91,10 @@ func Pip(opts ...PipOption) *Preset {
 // reports `npm cache clean` and --cache.
 func Npm(opts ...NpmOption) *Preset {
 	return newPreset("npm", opts, func(c *presetConfig, p *Preset) {
-		dir := path.Join(c.home, ".npm")
+		dir := c.getenv("npm_config_cache")
+		if dir == "" {
+			dir = path.Join(c.home, ".npm")
+		}
 		p.addCache(dir, mounts.Shared)
 		p.setEnv("npm_config_cache", dir)
 		p.warn = npmWarnings
@@ -106,12 +112,21 @@ func Npm(opts ...NpmOption) *Preset {
 // Warnings reports `go clean -modcache` and `go clean -cache`.
 func Go(opts ...GoOption) *Preset {
 	return newPreset("go", opts, func(c *presetConfig, p *Preset) {
-		gopath := c.goPath
-		if gopath == "" {
-			gopath = "/go"
+		mod := path.Join(c.goPath, "pkg/mod")
+		if c.goPath == "" {
+			mod = c.getenv("GOMODCACHE")
 		}
-		mod := path.Join(gopath, "pkg/mod")
-		build := path.Join(c.home, ".cache/go-build")
+		if mod == "" {
+			gopath, _, _ := strings.Cut(c.getenv("GOPATH"), ":")
+			if gopath == "" {
+				gopath = "/go"
+			}
+			mod = path.Join(gopath, "pkg/mod")
+		}
+		build := c.getenv("GOCACHE")
+		if build == "" {
+			build = path.Join(c.cacheHome(), "go-build")
+		}
 		p.addCache(mod, mounts.Shared)
 		p.addCache(build, mounts.Shared)
 		p.setEnv("GOMODCACHE", mod)
@@ -124,12 +139,14 @@ func Go(opts ...GoOption) *Preset {
 // $CARGO_HOME/registry (the registry index, downloaded crates and their
 // sources) and $CARGO_HOME/git/db (git dependencies), and a Locked one at
 // the target directory, which cargo does not let two builds use at once.
-// It sets CARGO_HOME (default <home>/.cargo, that is /root/.cargo; see
-// CargoHome) and CARGO_TARGET_DIR (default <home>/.cache/cargo-target;
-// see TargetDir), so the target directory is used wherever the workspace
-// is. What cargo builds stays in the cache, not in the image: copy the
-// binaries the image needs out of $CARGO_TARGET_DIR in the same step. Give
-// each workspace its own Project, or its own TargetDir.
+// It sets CARGO_HOME (default the step's own $CARGO_HOME, as the official
+// rust images set /usr/local/cargo, else <home>/.cargo; see CargoHome) and
+// CARGO_TARGET_DIR (default the step's $CARGO_TARGET_DIR, else
+// <home>/.cache/cargo-target; see TargetDir), so the target directory is
+// used wherever the workspace is. What cargo builds stays in the cache, not
+// in the image: copy the binaries the image needs out of $CARGO_TARGET_DIR
+// in the same step. Give each workspace its own Project, or its own
+// TargetDir.
 //
 // Its options are Project, Sharing, AcrossPlatforms, Owner, Home,
 // CargoHome and TargetDir. See Preset for what of it is part of the step's
@@ -138,11 +155,17 @@ func Cargo(opts ...CargoOption) *Preset {
 	return newPreset("cargo", opts, func(c *presetConfig, p *Preset) {
 		home := c.cargoHome
 		if home == "" {
+			home = c.getenv("CARGO_HOME")
+		}
+		if home == "" {
 			home = path.Join(c.home, ".cargo")
 		}
 		target := c.targetDir
 		if target == "" {
-			target = path.Join(c.home, ".cache/cargo-target")
+			target = c.getenv("CARGO_TARGET_DIR")
+		}
+		if target == "" {
+			target = path.Join(c.cacheHome(), "cargo-target")
 		}
 		p.addCache(path.Join(home, "registry"), mounts.Shared)
 		p.addCache(path.Join(home, "git/db"), mounts.Shared)

@@ -1,6 +1,8 @@
 package mounts
 
 import (
+	"strings"
+
 	"github.com/moby/buildkit/client/llb"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -44,6 +46,30 @@ type Step struct {
 	Args []string
 	// Platform is the platform the step runs for.
 	Platform ocispecs.Platform
+	// Env is the step's environment, "NAME=value": the image's, then what
+	// the stage sets. Without a builder the image's is not known.
+	Env []string
+	// User is the user the step runs as, as the image or the stage sets it
+	// (a name, uid, or uid:gid); "" for root.
+	User string
+	// UID and GID are User's numeric ids; -1 when they are not known (a
+	// name that no passwd entry Larder read holds). Root is 0 and 0.
+	UID, GID int
+	// Home is User's home directory: $HOME of Env when set, else User's
+	// passwd entry; "" when it is not known.
+	Home string
+}
+
+// Getenv returns the value of the variable name in s.Env, "" when it is
+// not set.
+func (s Step) Getenv(name string) string {
+	v := ""
+	for _, kv := range s.Env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
 }
 
 var (
