@@ -12,7 +12,9 @@ import (
 
 // dockerfilePresets are the presets whose warnings apply to a Dockerfile's
 // RUN lines, when the line mounts one of their caches.
-var dockerfilePresets = []*cache.Preset{cache.Apt(), cache.Pip(), cache.Npm(), cache.Go(), cache.Cargo()}
+var dockerfilePresets = []*cache.Preset{cache.Apt(), cache.Pip(), cache.Npm(), cache.Go(), cache.Cargo(),
+	cache.Yarn(), cache.YarnBerry(), cache.Pnpm(), cache.UV(), cache.Poetry(), cache.Bundler(), cache.Composer(),
+	cache.Maven(), cache.Gradle(), cache.NuGet(), cache.Apk(), cache.Dnf(), cache.Ccache()}
 
 // runCaches returns the cache mounts of run, with their ids as the
 // converter names them ("/" and the id, or the target when there is none).

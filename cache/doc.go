@@ -35,8 +35,8 @@
 // A Preset is the cache setup of one package manager for a build step, right
 // by default: the directories the tool caches, as cache mounts with the
 // sharing mode the tool needs, the environment that points the tool at them,
-// and cache ids namespaced by project and platform. Apt, Pip, Npm, Go and
-// Cargo make one, with these defaults:
+// and cache ids namespaced by project and platform. These make one, with
+// these defaults for a root step:
 //
 //   - Apt: /var/cache/apt and /var/lib/apt, locked; no variable; two
 //     read-only files that keep downloaded packages (see below).
@@ -47,12 +47,29 @@
 //   - Cargo: $CARGO_HOME/registry and $CARGO_HOME/git/db, shared, and the
 //     target directory /root/.cache/cargo-target, locked; CARGO_HOME
 //     (/root/.cargo) and CARGO_TARGET_DIR.
+//   - Yarn (v1): /usr/local/share/.cache/yarn, locked; YARN_CACHE_FOLDER.
+//     YarnBerry (v2+): /root/.yarn/berry, shared; YARN_GLOBAL_FOLDER and
+//     YARN_ENABLE_GLOBAL_CACHE=false.
+//   - Pnpm: /root/.local/share/pnpm/store, shared; npm_config_store_dir
+//     and pnpm_config_store_dir.
+//   - UV: /root/.cache/uv, shared; UV_CACHE_DIR and UV_LINK_MODE=copy.
+//     Poetry: /root/.cache/pypoetry/cache and …/artifacts, locked;
+//     POETRY_CACHE_DIR.
+//   - Bundler: /root/.bundle/cache, locked; BUNDLE_USER_CACHE and
+//     BUNDLE_GLOBAL_GEM_CACHE=true. Composer: /root/.cache/composer,
+//     locked; COMPOSER_CACHE_DIR.
+//   - Maven: /root/.m2/repository, locked; no variable. Gradle:
+//     /root/.gradle/caches and …/wrapper, locked; GRADLE_USER_HOME. NuGet:
+//     /root/.nuget/packages, locked; NUGET_PACKAGES.
+//   - Apk: /etc/apk/cache, locked. Dnf: /var/cache/dnf and
+//     /var/cache/libdnf5, locked, and a read-only keepcache drop-in.
+//     Ccache: /root/.cache/ccache, shared; CCACHE_DIR.
 //
 // The variables are set for the preset's step only, not in the image, and
 // replace the stage's values for that step.
 //
 // Options adjust them: Project, Sharing, AcrossPlatforms and Owner apply to
-// every preset; Home (for a user other than root) to Pip, Npm, Go and Cargo;
+// every preset; Home to all but Apt, Apk and Dnf;
 // GoPath to Go; CargoHome and TargetDir to Cargo. An option a preset does
 // not take does not compile. Mistakes (a relative path, a project name that
 // cannot be part of an id, a Sharing target that is not one of the preset's

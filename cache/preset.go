@@ -15,8 +15,9 @@ import (
 
 // Preset is the cache setup of one package manager for a build step: its
 // cache directories, the environment that points the tool at them, and the
-// files it shows the step (the apt preset's configuration). Apt, Pip, Npm,
-// Go and Cargo make one. Presets are immutable values, safe for concurrent
+// files it shows the step (the apt and dnf presets' configuration). Apt,
+// Pip, Npm, Go, Cargo, Yarn, YarnBerry, Pnpm, UV, Poetry, Bundler, Composer,
+// Maven, Gradle, NuGet, Apk, Dnf and Ccache make one. Presets are immutable values, safe for concurrent
 // use; For returns a new Preset and leaves its receiver unchanged.
 //
 // A Preset is an llb.RunOption: the build package's Run takes it like a
@@ -101,8 +102,9 @@ type File struct {
 
 var _ mounts.StepOption = (*Preset)(nil)
 
-// Tool returns the package manager the preset is for: "apt", "pip", "npm",
-// "go" or "cargo"; "" for the zero Preset.
+// Tool returns the package manager the preset is for, the lower-case name
+// of its constructor, such as "apt", "cargo" or "yarnberry"; "" for the
+// zero Preset.
 func (p *Preset) Tool() string {
 	if p == nil {
 		return ""
@@ -120,8 +122,8 @@ func (p *Preset) Project() string {
 }
 
 // Platform returns the platform the preset names its caches for, such as
-// "linux/arm64", or "" when it has none: a preset from Apt, Pip, Npm, Go or
-// Cargo has none until For or ForStep gives it one.
+// "linux/arm64", or "" when it has none: a preset from a constructor such
+// as Apt has none until For or ForStep gives it one.
 func (p *Preset) Platform() string {
 	if p == nil || p.platform == nil {
 		return ""
@@ -290,7 +292,7 @@ func fileSource(p string) string {
 // Option names the option at fault.
 func (p *Preset) Validate() error {
 	if p == nil || p.tool == "" {
-		return &Error{Reason: "preset is nil or zero; make one with Apt, Pip, Npm, Go or Cargo"}
+		return &Error{Reason: "preset is nil or zero; make one with a preset constructor such as Apt or Pip"}
 	}
 	errs := slices.Clone(p.errs)
 	if p.platform != nil && (p.platform.OS == "" || p.platform.Architecture == "") {

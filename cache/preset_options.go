@@ -87,15 +87,39 @@ type PresetOption interface {
 	NpmOption
 	GoOption
 	CargoOption
+	YarnOption
+	YarnBerryOption
+	PnpmOption
+	UVOption
+	PoetryOption
+	BundlerOption
+	ComposerOption
+	MavenOption
+	GradleOption
+	NuGetOption
+	ApkOption
+	DnfOption
+	CcacheOption
 }
 
 // HomeOption configures the presets whose caches live in the user's home
-// directory, Pip, Npm, Go and Cargo: Home returns one.
+// directory (all but Apt, Apk and Dnf): Home returns one.
 type HomeOption interface {
 	PipOption
 	NpmOption
 	GoOption
 	CargoOption
+	YarnOption
+	YarnBerryOption
+	PnpmOption
+	UVOption
+	PoetryOption
+	BundlerOption
+	ComposerOption
+	MavenOption
+	GradleOption
+	NuGetOption
+	CcacheOption
 }
 
 // presetOption applies to every preset.
@@ -161,9 +185,10 @@ func validProject(s string) bool {
 
 // Sharing sets how steps that run at the same time use the preset's caches
 // at the given targets, or all of its caches when no target is given. The
-// defaults are Locked for apt's caches and Cargo's target directory, which
-// their tools do not let two processes use at once, and Shared for the
-// others. BuildKit leaves sharing modes out of the step's cache key. A
+// defaults are Shared for the tools that lock their caches or keep them
+// content-addressed (pip, npm, Go, Cargo's registry, Yarn Berry, pnpm, uv,
+// ccache) and Locked for the others, which two processes cannot use at
+// once. BuildKit leaves sharing modes out of the step's cache key. A
 // target that is not one of the preset's caches (see Caches) is an error;
 // when Sharing is given more than once, later ones win for the caches they
 // name.

@@ -99,7 +99,7 @@ func (p *Preset) envWarnings(cmds []shell.Command) []string {
 	for _, c := range cmds {
 		for _, a := range c.Assigns {
 			for _, e := range p.env {
-				if a.Name == e.name && path.Clean(a.Value) != e.value {
+				if a.Name == e.name && path.IsAbs(e.value) && path.Clean(a.Value) != e.value {
 					out = append(out, fmt.Sprintf("%s preset: %s=%s points %s away from the preset's cache at %s, so the cache saves nothing: leave it out",
 						p.tool, a.Name, a.Value, p.tool, e.value))
 				}
