@@ -1047,9 +1047,9 @@ func TestBadInput(t *testing.T) {
 		{name: "preset nil option", pkg: "cache", calls: preset(cache.Pip(nil)),
 			value: []string{"pip preset: option 1 is nil"}, fix: "leave it out"},
 		{name: "zero Preset", pkg: "cache", calls: preset(&cache.Preset{}),
-			value: []string{"preset is nil or zero"}, fix: "make one with Apt, Pip, Npm, Go or Cargo"},
+			value: []string{"preset is nil or zero"}, fix: "make one with a preset constructor such as Apt or Pip"},
 		{name: "nil Preset", pkg: "cache", calls: preset(nil),
-			value: []string{"preset is nil or zero"}, fix: "make one with Apt, Pip, Npm, Go or Cargo"},
+			value: []string{"preset is nil or zero"}, fix: "make one with a preset constructor such as Apt or Pip"},
 		{name: "preset For a platform without arch", pkg: "cache", calls: preset(cache.Pip().For(ocispecs.Platform{OS: "linux"})),
 			value: []string{`For "linux/"`}, fix: "give one such as linux/amd64"},
 
