@@ -121,3 +121,27 @@ func Example_image() {
 	}
 	_ = run
 }
+
+// The README's Kubernetes sample. It needs a cluster, so it is compiled,
+// not run.
+func Example_kubernetes() {
+	ctx := context.Background()
+	img := build.Image("debian:bookworm")
+	run := func() error {
+		fleet, err := remote.NewFleet(ctx, remote.Discover(
+			remote.SRV("_buildkitd._tcp.buildkitd.ci.svc.cluster.local"),
+			remote.WithTLS("/certs/ca.pem", "/certs/cert.pem", "/certs/key.pem"),
+		))
+		if err != nil {
+			return err
+		}
+		defer fleet.Close()
+		_, err = build.Solve(ctx, fleet, img,
+			build.Platforms("linux/amd64", "linux/arm64"),
+			build.Key(remote.ContextKey(".")),
+			build.PersistCacheMounts(cache.RegistryStore("registry.example.com/team/app-caches"), build.Namespace("team-app")),
+			build.Push("registry.example.com/team/app:1.2"))
+		return err
+	}
+	_ = run
+}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/buildkit/client"
+
 	"github.com/larder-build/larder/remote"
 )
 
@@ -78,6 +80,17 @@ func routeErr(p string) func(*testing.T, remote.StartOption) error {
 		_, err = f.Route(p, "key")
 		return err
 	}
+}
+
+// idleClient returns a BuildKit client that has not connected to
+// anything: client.New does not dial until a call is made.
+func idleClient(t *testing.T) *client.Client {
+	c, err := client.New(context.Background(), "unix:///run/larder-nonexistent/buildkitd.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // Every mistake is refused before anything is contacted or started, at
@@ -208,6 +221,35 @@ func TestBadInputIsRefusedFirst(t *testing.T) {
 		{"ProbeTimeout zero", fleetErr(remote.Member("unix:///a.sock"), remote.ProbeTimeout(0)), nil, []string{"ProbeTimeout(0s)", "remote.ProbeTimeout(5*time.Second)"}},
 		{"RetryBackoff reversed", fleetErr(remote.Member("unix:///a.sock"), remote.RetryBackoff(2*time.Second, time.Second)), nil, []string{"RetryBackoff(2s, 1s)", "0 < min <= max", "remote.RetryBackoff(time.Second, time.Minute)"}},
 		{"FromBuilder nil", fleetErr(remote.FromBuilder(nil)), nil, []string{"FromBuilder(nil)", "remote.Dial or remote.Start"}},
+		{"RingPoints zero", fleetErr(remote.Member("unix:///a.sock"), remote.RingPoints(0)), nil, []string{"RingPoints(0)", "want 1 to 1000", "such as 160"}},
+		{"FromClient nil", fleetErr(remote.FromClient(nil)), nil, []string{"FromClient(nil)", "remote.WithName"}},
+		{"FromClient without a name", fleetErr(remote.FromClient(idleClient(t))), nil, []string{"FromClient: no name", `remote.WithName("depot-arm64")`}},
+		{"FromClient with TLS", fleetErr(remote.FromClient(idleClient(t), remote.WithName("depot"), remote.WithTLS("", "", ""))), nil, []string{"FromClient(depot)", "do not apply to a client that is already connected"}},
+		{"FromClient bad platform", fleetErr(remote.FromClient(idleClient(t), remote.WithName("depot"), remote.Platforms("linux/amd46"))), nil, []string{"FromClient: ", `Platforms("linux/amd46")`, "amd64, arm64"}},
+
+		// Sources.
+		{"Discover nil", fleetErr(remote.Discover(nil)), nil, []string{"Discover(nil)", `remote.SRV("_buildkitd._tcp.buildkitd.ci.svc.cluster.local")`}},
+		{"Discover with a name", fleetErr(remote.Discover(remote.SRV(svcSRV), remote.WithName("x"))), nil, []string{"Discover(DNS SRV " + svcSRV + ")", `WithName("x") does not apply`, "drop WithName"}},
+		{"Discover TLS without the key", fleetErr(remote.Discover(remote.SRV(svcSRV), remote.WithTLS("ca.pem", "client.pem", ""))), nil, []string{"Discover(DNS SRV " + svcSRV + ")", "give both the client certificate and its key"}},
+		{"Discover missing CA file", fleetErr(remote.Discover(remote.SRV(svcSRV), remote.WithTLS("/nonexistent/ca.pem", "", ""))), &credErr, []string{"source DNS SRV " + svcSRV, "/nonexistent/ca.pem", "no such file"}},
+		{"SRV of a host name", fleetErr(remote.Discover(remote.SRV(svcHost))), nil, []string{`SRV("` + svcHost + `")`, "_<port name>._tcp.<service>", `remote.AddressRecords("` + svcHost + `", 1234)`}},
+		{"SRV empty", fleetErr(remote.Discover(remote.SRV(""))), nil, []string{`SRV("")`, "empty name", "buildkitd.ci.svc.cluster.local"}},
+		{"SRV with a scheme", fleetErr(remote.Discover(remote.SRV("dns://" + svcSRV))), nil, []string{`SRV("dns://` + svcSRV + `")`, "no scheme"}},
+		{"SRV with a port", fleetErr(remote.Discover(remote.SRV(svcSRV + ":53"))), nil, []string{`SRV("` + svcSRV + `:53")`, "without a port"}},
+		{"SRV empty label", fleetErr(remote.Discover(remote.SRV("_buildkitd._tcp..svc"))), nil, []string{`SRV("_buildkitd._tcp..svc")`, `label ""`}},
+		{"AddressRecords port zero", fleetErr(remote.Discover(remote.AddressRecords(svcHost, 0))), nil, []string{`AddressRecords("` + svcHost + `", 0)`, "from 1 to 65535", "such as 1234"}},
+		{"AddressRecords of an IP", fleetErr(remote.Discover(remote.AddressRecords("10.0.0.5", 1234))), nil, []string{`AddressRecords("10.0.0.5", 1234)`, "not looked up", `remote.Member("tcp://10.0.0.5:1234")`}},
+		{"AddressRecords with a port", fleetErr(remote.Discover(remote.AddressRecords("buildkitd:1234", 1234))), nil, []string{`AddressRecords("buildkitd:1234", 1234)`, "without a port", "give the port to AddressRecords"}},
+		{"Resolver a name", fleetErr(remote.Discover(remote.SRV(svcSRV, remote.Resolver("kube-dns")))), nil, []string{`Resolver("kube-dns")`, `"10.96.0.10"`, `"127.0.0.1:5353"`}},
+		{"Resolver port zero", fleetErr(remote.Discover(remote.SRV(svcSRV, remote.Resolver("127.0.0.1:0")))), nil, []string{`Resolver("127.0.0.1:0")`, "with a port unless it is 53"}},
+		{"Interval too short", fleetErr(remote.Discover(remote.SRV(svcSRV, remote.Interval(10*time.Millisecond)))), nil, []string{`SRV("` + svcSRV + `"): Interval(10ms)`, "at least 100ms", "remote.Interval(10*time.Second)"}},
+
+		// Credentials as PEM.
+		{"WithTLSPEM without the key", dialOptErr(remote.WithTLSPEM(nil, []byte("cert"), nil)), nil, []string{"WithTLSPEM(ca, cert (4 bytes), key (0 bytes))", "give both the client certificate and its key"}},
+		{"WithTLSPEM and WithTLS", dialOptErr(remote.WithTLS("", "", ""), remote.WithTLSPEM(nil, nil, nil)), nil, []string{"WithTLSPEM: WithTLS was given too", "give the credentials once"}},
+		{"WithTLSPEM CA not PEM", dialErr("tcp://10.0.0.1:1234", remote.WithTLSPEM([]byte("not a certificate"), nil, nil)), &credErr, []string{"WithTLSPEM: CA certificate", "no PEM certificate in it", "or nil for the system's roots"}},
+		{"WithTLSPEM key not PEM", dialErr("tcp://10.0.0.1:1234", remote.WithTLSPEM(nil, []byte("cert"), []byte("key"))), &credErr, []string{"WithTLSPEM: client certificate", "made as a pair"}},
+
 		{"Route malformed platform", routeErr("linux/nope/x/y"), nil, []string{`Route("linux/nope/x/y")`, "os/arch"}},
 		{"Route empty platform", routeErr(""), nil, []string{`Route("")`, "empty platform"}},
 	}

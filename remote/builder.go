@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client"
@@ -24,6 +25,8 @@ type Builder struct {
 	slots     chan struct{} // one token per running solve; nil: no limit
 	pid       int           // the daemon's process, for a builder made by Start
 	origin    Origin        // where Auto found it; FromDial otherwise
+
+	borrowed bool // c belongs to the caller (FromClient): Close leaves it open
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,7 +135,7 @@ func (b *Builder) full() bool {
 func (b *Builder) Close() error {
 	b.closeOnce.Do(func() {
 		var errs []error
-		if b.c != nil {
+		if b.c != nil && !b.borrowed {
 			errs = append(errs, b.c.Close())
 		}
 		if b.stop != nil {
@@ -141,4 +144,35 @@ func (b *Builder) Close() error {
 		b.closeErr = errors.Join(errs...)
 	})
 	return b.closeErr
+}
+
+// clientBuilder makes a Builder of a client the caller connected, polling
+// its daemon until it lists its workers, within o.wait. The Builder does
+// not close c.
+func clientBuilder(ctx context.Context, c *client.Client, o dialOptions) (*Builder, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.wait)
+	defer cancel()
+	var lastErr error
+	for {
+		ws, err := c.ListWorkers(ctx)
+		if err == nil && len(ws) > 0 {
+			b, err := newBuilder(o, "", c, ws)
+			if err != nil {
+				return nil, err
+			}
+			b.borrowed = true
+			return b, nil
+		}
+		if err == nil {
+			err = errors.New("the daemon has no workers")
+		}
+		if lastErr == nil || ctx.Err() == nil {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &UnreachableError{Address: "the client given to FromClient (" + o.name + ")", Err: fmt.Errorf("no answer within %v: %w", o.wait, lastErr)}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -145,7 +145,7 @@ func prepare(addr string, o *dialOptions) (*target, error) {
 	}
 	if o.tls {
 		if u.Scheme != "tcp" {
-			return nil, &AddressError{Address: t.shown, Reason: "WithTLS applies to tcp addresses only (drop WithTLS, or dial the daemon's tcp://host:port)"}
+			return nil, &AddressError{Address: t.shown, Reason: "WithTLS and WithTLSPEM apply to tcp addresses only (drop WithTLS or WithTLSPEM, or dial the daemon's tcp://host:port)"}
 		}
 		cfg, err := loadTLS(o)
 		if err != nil {
@@ -222,27 +222,41 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// loadTLS reads the files of WithTLS into a client configuration.
+// loadTLS reads the files of WithTLS, or the PEM of WithTLSPEM, into a
+// client configuration.
 func loadTLS(o *dialOptions) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.serverName}
-	if o.caFile == "" {
+	caFile, ca := o.caFile, o.caPEM
+	if !o.pem && caFile != "" {
+		var err error
+		if ca, err = os.ReadFile(caFile); err != nil {
+			return nil, &CredentialsError{File: caFile, What: "CA certificate", Err: err}
+		}
+	}
+	if len(ca) == 0 && (o.pem || caFile == "") {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			return nil, &CredentialsError{File: "(system roots)", What: "CA certificate", Err: err}
 		}
 		cfg.RootCAs = pool
 	} else {
-		pem, err := os.ReadFile(o.caFile)
-		if err != nil {
-			return nil, &CredentialsError{File: o.caFile, What: "CA certificate", Err: err}
-		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &CredentialsError{File: o.caFile, What: "CA certificate", Err: errors.New("no PEM certificate in the file")}
+		if !pool.AppendCertsFromPEM(ca) {
+			if o.pem {
+				return nil, &CredentialsError{What: "CA certificate", Err: errors.New("no PEM certificate in it")}
+			}
+			return nil, &CredentialsError{File: caFile, What: "CA certificate", Err: errors.New("no PEM certificate in the file")}
 		}
 		cfg.RootCAs = pool
 	}
-	if o.certFile != "" {
+	switch {
+	case o.pem && len(o.certPEM) > 0:
+		cert, err := tls.X509KeyPair(o.certPEM, o.keyPEM)
+		if err != nil {
+			return nil, &CredentialsError{What: "client certificate", Err: err}
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	case !o.pem && o.certFile != "":
 		for _, f := range []struct{ path, what string }{{o.certFile, "client certificate"}, {o.keyFile, "client key"}} {
 			if _, err := os.Stat(f.path); err != nil {
 				return nil, &CredentialsError{File: f.path, What: f.what, Err: err}

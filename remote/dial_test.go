@@ -52,6 +52,9 @@ func TestDialRefusesBeforeContactingAnything(t *testing.T) {
 		{"CA file without a certificate", "tcp://10.0.0.1:1234", []remote.DialOption{remote.WithTLS(notPEM, certs.ClientCert, certs.ClientKey)}, &credErr, []string{notPEM, "no PEM certificate"}},
 		{"missing client key", "tcp://10.0.0.1:1234", []remote.DialOption{remote.WithTLS(certs.CA, certs.ClientCert, "/nonexistent/key.pem")}, &credErr, []string{"client key /nonexistent/key.pem"}},
 		{"key of another certificate", "tcp://10.0.0.1:1234", []remote.DialOption{remote.WithTLS(certs.CA, certs.ClientCert, certs.ServerKey)}, &credErr, []string{"private key does not match"}},
+		{"PEM key of another certificate", "tcp://10.0.0.1:1234", []remote.DialOption{remote.WithTLSPEM(readFile(t, certs.CA), readFile(t, certs.ClientCert), readFile(t, certs.ServerKey))}, &credErr, []string{"WithTLSPEM: client certificate", "private key does not match"}},
+		{"PEM CA given as a key", "tcp://10.0.0.1:1234", []remote.DialOption{remote.WithTLSPEM(readFile(t, certs.ClientKey), nil, nil)}, &credErr, []string{"WithTLSPEM: CA certificate", "no PEM certificate in it"}},
+		{"PEM on a unix socket", "unix:///run/buildkit/buildkitd.sock", []remote.DialOption{remote.WithTLSPEM(readFile(t, certs.CA), nil, nil)}, &addrErr, []string{"tcp addresses only"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -226,4 +229,13 @@ func TestDialMutualTLS(t *testing.T) {
 	if !errors.As(err, &ue) {
 		t.Errorf("plain tcp to a TLS port: %v, want an *UnreachableError", err)
 	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

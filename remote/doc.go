@@ -55,4 +55,27 @@
 //		remote.Member("unix:///run/buildkit/amd64.sock"),
 //		remote.Member("tcp://arm-1:1234", remote.WithTLS(ca, cert, key), remote.Platforms("linux/arm64")),
 //	)
+//
+// Its hash ring is the one of buildx's kubernetes driver in sticky mode and
+// of BuildKit's examples/kubernetes/consistenthash (github.com/serialx/hashring
+// over the members' names), so that for the same key and pod names all
+// three pick the same pod; [ContextKey] is the key buildx uses.
+//
+// A fleet's members may also come from a [MemberSource], which the fleet
+// follows as it changes ([Discover]): the pods of a Kubernetes StatefulSet
+// behind a headless Service, through its SRV records ([SRV]) or its A and
+// AAAA records ([AddressRecords]), or any source that implements the
+// interface. New members are checked before they get work, members that
+// leave drain, and only the keys of members that join or leave move. The
+// repository's deploy/kubernetes holds manifests for such a fleet.
+//
+//	fleet, err := remote.NewFleet(ctx, remote.Discover(
+//		remote.SRV("_buildkitd._tcp.buildkitd.ci.svc.cluster.local"),
+//		remote.WithTLS("/certs/ca.pem", "/certs/cert.pem", "/certs/key.pem"),
+//	))
+//
+// A builder reached through a client the caller already has, such as a
+// managed builder service's machine, joins a fleet with [FromClient];
+// credentials held in memory (a Kubernetes Secret's data) are given with
+// [WithTLSPEM].
 package remote

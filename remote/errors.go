@@ -55,9 +55,10 @@ func (e *InsecureError) Error() string {
 }
 
 // CredentialsError reports a TLS file given to [WithTLS] that is missing or
-// does not hold what it should. Dial reports it before contacting anything.
+// does not hold what it should, or PEM given to [WithTLSPEM] that does not.
+// Dial reports it before contacting anything.
 type CredentialsError struct {
-	// File is the path as given.
+	// File is the path as given; "" for PEM given to WithTLSPEM.
 	File string
 	// What is the role of the file: "CA certificate", "client certificate"
 	// or "client key".
@@ -72,6 +73,13 @@ func (e *CredentialsError) Error() string {
 	hint := "give the client's certificate and its key in PEM, made as a pair and signed by a CA the builder trusts"
 	if e.What == "CA certificate" {
 		hint = `give the PEM file of the CA that signed the builder's certificate, or "" for the system's roots`
+	}
+	if e.File == "" {
+		hint = "give the client's certificate and its key in PEM, made as a pair and signed by a CA the builder trusts"
+		if e.What == "CA certificate" {
+			hint = "give the PEM of the CA that signed the builder's certificate, or nil for the system's roots"
+		}
+		return fmt.Sprintf("remote: WithTLSPEM: %s: %v (%s)", e.What, e.Err, hint)
 	}
 	return fmt.Sprintf("remote: WithTLS: %s %s: %v (%s)", e.What, e.File, e.Err, hint)
 }
@@ -235,6 +243,9 @@ type RouteError struct {
 	// Members lists every member of the fleet with its native platforms,
 	// as "name (linux/amd64)".
 	Members []string
+	// Sources lists the fleet's sources ([Discover]) that failed or listed
+	// no member.
+	Sources []SourceStatus
 }
 
 // Error names the platform, the members that would build it but are
@@ -252,7 +263,18 @@ func (e *RouteError) Error() string {
 		fmt.Fprintf(&b, "; %s could emulate it, but emulation is not allowed (remote.AllowEmulation)", strings.Join(e.Emulators, ", "))
 	}
 	if len(e.Down) == 0 && len(e.Emulators) == 0 {
-		fmt.Fprintf(&b, "; members: %s", strings.Join(e.Members, ", "))
+		if len(e.Members) == 0 {
+			b.WriteString("; the fleet has no member")
+		} else {
+			fmt.Fprintf(&b, "; members: %s", strings.Join(e.Members, ", "))
+		}
+	}
+	for _, s := range e.Sources {
+		if s.Err != nil {
+			fmt.Fprintf(&b, "; source %s: %v", s.Source, s.Err)
+		} else {
+			fmt.Fprintf(&b, "; source %s lists no member", s.Source)
+		}
 	}
 	return b.String()
 }

@@ -68,8 +68,7 @@ func keyFor(t *testing.T, f *Fleet, want string, among ...string) string {
 	t.Helper()
 	for i := range 1000 {
 		k := fmt.Sprintf("key-%d", i)
-		for _, m := range f.ring.order(k) {
-			name := f.members[m].name
+		for _, name := range f.ring.order(k) {
 			if !contains(among, name) {
 				continue
 			}
@@ -170,9 +169,7 @@ func TestFleetSpillsAtConcurrencyLimit(t *testing.T) {
 	key := keyFor(t, f, "b", "a", "b", "c")
 	amd := platforms.MustParse("linux/amd64")
 	var order []string
-	for _, m := range f.ring.order(key) {
-		order = append(order, f.members[m].name)
-	}
+	order = append(order, f.ring.order(key)...)
 	var releases []func(error)
 	for i := range 3 {
 		_, name, release, err := f.Acquire(ctx, amd, key)
@@ -284,7 +281,9 @@ func TestFleetBackoffDoublesAndRetries(t *testing.T) {
 	m := f.members[0]
 	var got []time.Duration
 	for range 4 {
-		f.markDown(m, errors.New("no"))
+		f.mu.Lock()
+		f.markDownLocked(m, errors.New("no"))
+		f.mu.Unlock()
 		got = append(got, m.backoff)
 	}
 	if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}; fmt.Sprint(got) != fmt.Sprint(want) {

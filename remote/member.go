@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/moby/buildkit/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// MemberState is whether a fleet's member answers.
+// MemberState is whether a fleet's member answers, or that it is leaving
+// the fleet.
 type MemberState int
 
 const (
@@ -19,15 +21,21 @@ const (
 	// StateDown: the member did not answer, or lost its connection during
 	// a solve; it is checked again at its retry time.
 	StateDown
+	// StateDraining: the member left its [MemberSource]. It gets no new
+	// solves; the ones running on it go on, and when the last ends the
+	// fleet closes it and it leaves [Fleet.Members].
+	StateDraining
 )
 
-// String returns "unknown", "up" or "down".
+// String returns "unknown", "up", "down" or "draining".
 func (s MemberState) String() string {
 	switch s {
 	case StateUp:
 		return "up"
 	case StateDown:
 		return "down"
+	case StateDraining:
+		return "draining"
 	}
 	return "unknown"
 }
@@ -37,8 +45,11 @@ type MemberStatus struct {
 	// Name is the member's name.
 	Name string
 	// Address is the member's address, with any password in it replaced
-	// by "xxxxx".
+	// by "xxxxx"; "" for a member given with [FromClient].
 	Address string
+	// Source names the [MemberSource] that listed the member (its
+	// String); "" for a member given to [NewFleet] itself.
+	Source string
 	// State says whether the member answers.
 	State MemberState
 	// Native lists the member's native platforms; nil while they are not
@@ -61,6 +72,8 @@ type member struct {
 	spec     dialOptions
 	owned    bool // the fleet dialed it and closes it
 	declared []ocispecs.Platform
+	client   *client.Client // given with FromClient; the fleet does not close it
+	source   *fleetSource   // nil for a member given to NewFleet
 
 	// Guarded by Fleet.mu.
 	b        *Builder
@@ -70,6 +83,7 @@ type member struct {
 	retryAt  time.Time
 	probing  chan struct{} // closed when the running check ends
 	inflight int
+	gone     bool // left its source: drains, then leaves f.members
 }
 
 // match says how m runs p, from what is known of it.
@@ -92,7 +106,9 @@ func (m *member) native() []ocispecs.Platform {
 	return m.declared
 }
 
-// Members returns the state of each member, in the order they were given.
+// Members returns the state of each member: those given to [NewFleet] in
+// the order they were given, then those its sources listed, in the order
+// they joined, draining ones included.
 func (f *Fleet) Members() []MemberStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -105,8 +121,14 @@ func (f *Fleet) Members() []MemberStatus {
 
 func (f *Fleet) statusLocked(m *member) MemberStatus {
 	s := MemberStatus{Name: m.name, Address: redact(m.addr), State: m.state, Err: m.err, InFlight: m.inflight}
+	if m.source != nil {
+		s.Source = m.source.name
+	}
 	if m.state == StateDown {
 		s.RetryAt = m.retryAt
+	}
+	if m.gone {
+		s.State = StateDraining
 	}
 	if n := m.native(); len(n) > 0 {
 		s.Native = formatPlatforms(n)
@@ -125,6 +147,9 @@ func (f *Fleet) refresh(ctx context.Context, p *ocispecs.Platform) error {
 	var waits []chan struct{}
 	f.mu.Lock()
 	for _, m := range f.members {
+		if m.gone {
+			continue
+		}
 		if p != nil && m.known() {
 			mt := m.match(*p)
 			if mt == 0 || (mt == Emulated && !f.opts.emulation) {
@@ -164,17 +189,19 @@ func (f *Fleet) probe(m *member, done chan struct{}) {
 	b := m.b
 	f.mu.Unlock()
 	var err error
-	if b == nil {
+	switch {
+	case b == nil && m.client != nil:
+		b, err = clientBuilder(f.ctx, m.client, m.spec)
+	case b == nil:
 		b, err = dial(f.ctx, m.addr, m.spec)
-	} else {
+	default:
 		ctx, cancel := context.WithTimeout(f.ctx, m.spec.wait)
 		err = f.ping(ctx, b)
 		cancel()
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err == nil && m.b == nil {
-		if f.closed {
+		if f.closed && m.owned {
 			b.Close()
 		} else {
 			m.b = b
@@ -187,7 +214,12 @@ func (f *Fleet) probe(m *member, done chan struct{}) {
 	}
 	m.probing = nil
 	close(done)
+	drop := f.dropIfDrainedLocked(m)
 	f.broadcastLocked()
+	f.mu.Unlock()
+	if drop != nil {
+		drop.Close()
+	}
 }
 
 // check makes sure m answers before a solve goes to it.
@@ -213,13 +245,6 @@ func pingBuilder(ctx context.Context, b *Builder) error {
 
 func (f *Fleet) markUpLocked(m *member) {
 	m.state, m.err, m.backoff = StateUp, nil, 0
-}
-
-func (f *Fleet) markDown(m *member, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.markDownLocked(m, err)
-	f.broadcastLocked()
 }
 
 func (f *Fleet) markDownLocked(m *member, err error) {

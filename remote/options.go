@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +21,8 @@ type dialOptions struct {
 
 	tls                       bool
 	caFile, certFile, keyFile string
+	pem                       bool // WithTLSPEM: the three below, not the files
+	caPEM, certPEM, keyPEM    []byte
 	serverName                string
 	insecure                  bool
 
@@ -71,8 +74,32 @@ func WithTLS(caFile, certFile, keyFile string) DialOption {
 		if (certFile == "") != (keyFile == "") {
 			return fmt.Errorf("WithTLS(%q, %q, %q): give both the client certificate and its key, or neither (such as remote.WithTLS(\"ca.pem\", \"client.pem\", \"client-key.pem\"))", caFile, certFile, keyFile)
 		}
+		if o.pem {
+			return fmt.Errorf("WithTLS(%q, %q, %q): WithTLSPEM was given too (give the credentials once, as files or as PEM bytes)", caFile, certFile, keyFile)
+		}
 		o.tls = true
 		o.caFile, o.certFile, o.keyFile = caFile, certFile, keyFile
+		return nil
+	}
+}
+
+// WithTLSPEM is [WithTLS] with the credentials themselves instead of
+// files: ca is the PEM of the CA certificate that signed the builder's
+// certificate (nil for the system's roots), cert and key the client's
+// certificate and key in PEM (both nil to present none), such as the data
+// of a Kubernetes Secret or what a secret manager returns. They are checked
+// before the builder is contacted; a [*CredentialsError] (with an empty
+// File) says what is wrong. The slices are copied. The default is no TLS.
+func WithTLSPEM(ca, cert, key []byte) DialOption {
+	return func(o *dialOptions) error {
+		if (len(cert) == 0) != (len(key) == 0) {
+			return fmt.Errorf("WithTLSPEM(ca, cert (%d bytes), key (%d bytes)): give both the client certificate and its key, or neither", len(cert), len(key))
+		}
+		if o.tls {
+			return errors.New("WithTLSPEM: WithTLS was given too (give the credentials once, as files or as PEM bytes)")
+		}
+		o.tls, o.pem = true, true
+		o.caPEM, o.certPEM, o.keyPEM = bytes.Clone(ca), bytes.Clone(cert), bytes.Clone(key)
 		return nil
 	}
 }

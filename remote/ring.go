@@ -1,82 +1,45 @@
 package remote
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"slices"
-	"strconv"
+	"github.com/serialx/hashring"
 )
 
-// ringReplicas is how many points each member has on the ring. More points
-// spread keys more evenly; 128 keeps every member within about a fifth of
-// its fair share.
-const ringReplicas = 128
-
-// ring is a consistent-hash ring over a fleet's members, by name. A key
-// maps to a point; the members in the order their points follow it are the
-// key's preference list. Removing a member from consideration moves only
-// the keys it was first for.
+// ring is the consistent-hash ring of a fleet's members, by name: the ring
+// of github.com/serialx/hashring, which BuildKit's
+// examples/kubernetes/consistenthash and buildx's kubernetes driver in
+// sticky mode use too. With one point per member (the default), the first
+// member of a key's order is hashring.New(names).GetNode(key).
+//
+// Each member's points depend on its name only, never on the other
+// members, so the first member of the order among any subset of the names
+// is what a ring of that subset alone picks: a fleet that leaves out the
+// members that are down, busy or of another platform still picks what
+// buildx picks among the pods it lists. Removing a member moves only the
+// keys it was first for; adding one moves only the keys it takes.
 type ring struct {
-	points []ringPoint // sorted by hash
-	n      int
+	hr *hashring.HashRing
+	n  int
 }
 
-type ringPoint struct {
-	hash   uint64
-	member int
-}
-
-func ringHash(s string) uint64 {
-	sum := sha256.Sum256([]byte(s))
-	return binary.BigEndian.Uint64(sum[:8])
-}
-
-func newRing(names []string) *ring {
-	r := &ring{n: len(names)}
-	for i, name := range names {
-		for v := range ringReplicas {
-			r.points = append(r.points, ringPoint{hash: ringHash(name + "#" + strconv.Itoa(v)), member: i})
-		}
+// newRing makes the ring of names, each with points points (hashring's
+// weight). The names must be distinct.
+func newRing(names []string, points int) *ring {
+	if points <= 1 {
+		return &ring{hr: hashring.New(names), n: len(names)}
 	}
-	slices.SortFunc(r.points, func(a, b ringPoint) int {
-		switch {
-		case a.hash < b.hash:
-			return -1
-		case a.hash > b.hash:
-			return 1
-		}
-		return a.member - b.member
-	})
-	return r
+	weights := make(map[string]int, len(names))
+	for _, name := range names {
+		weights[name] = points
+	}
+	return &ring{hr: hashring.NewWithWeights(weights), n: len(names)}
 }
 
-// order returns every member index once, in the order the ring prefers them
-// for key.
-func (r *ring) order(key string) []int {
-	out := make([]int, 0, r.n)
-	if len(r.points) == 0 {
-		return out
+// order returns every name once, in the order the ring prefers them for
+// key: hashring's GetNodes.
+func (r *ring) order(key string) []string {
+	if r == nil || r.n == 0 {
+		return nil
 	}
-	h := ringHash(key)
-	start, _ := slices.BinarySearchFunc(r.points, h, func(p ringPoint, h uint64) int {
-		switch {
-		case p.hash < h:
-			return -1
-		case p.hash > h:
-			return 1
-		}
-		return 0
-	})
-	seen := make([]bool, r.n)
-	for i := range r.points {
-		p := r.points[(start+i)%len(r.points)]
-		if !seen[p.member] {
-			seen[p.member] = true
-			out = append(out, p.member)
-			if len(out) == r.n {
-				break
-			}
-		}
-	}
-	return out
+	names, _ := r.hr.GetNodes(key, r.n)
+	return names
 }

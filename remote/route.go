@@ -32,10 +32,9 @@ func (f *Fleet) Route(p string, key string) (Route, error) {
 	if err != nil {
 		return Route{}, fmt.Errorf("remote: %w", err)
 	}
-	order := f.ring.order(key)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m, match, _, rerr := f.chooseLocked(pp, order, false)
+	m, match, _, rerr := f.chooseLocked(pp, key, false)
 	if m == nil {
 		if rerr != nil {
 			return Route{}, rerr
@@ -57,7 +56,6 @@ func (f *Fleet) Route(p string, key string) (Route, error) {
 // Acquire makes *Fleet satisfy build.Builder.
 func (f *Fleet) Acquire(ctx context.Context, p ocispecs.Platform, key string) (c *client.Client, name string, release func(error), err error) {
 	p = platforms.Normalize(p)
-	order := f.ring.order(key)
 	for {
 		if err := f.refresh(ctx, &p); err != nil {
 			return nil, "", nil, err
@@ -67,7 +65,7 @@ func (f *Fleet) Acquire(ctx context.Context, p ocispecs.Platform, key string) (c
 			f.mu.Unlock()
 			return nil, "", nil, errors.New("remote: the fleet is closed")
 		}
-		m, _, full, rerr := f.chooseLocked(p, order, true)
+		m, _, full, rerr := f.chooseLocked(p, key, true)
 		var b *Builder
 		if m != nil {
 			b = m.b
@@ -76,14 +74,21 @@ func (f *Fleet) Acquire(ctx context.Context, p ocispecs.Platform, key string) (c
 		f.mu.Unlock()
 		if m != nil {
 			if err := f.check(ctx, m); err != nil {
+				b.releaseSlot()
 				f.mu.Lock()
 				m.inflight--
+				if ctx.Err() == nil {
+					f.markDownLocked(m, err)
+				}
+				drop := f.dropIfDrainedLocked(m)
+				f.broadcastLocked()
 				f.mu.Unlock()
-				b.releaseSlot()
+				if drop != nil {
+					drop.Close()
+				}
 				if ctx.Err() != nil {
 					return nil, "", nil, fmt.Errorf("remote: checking member %s: %w", m.name, context.Cause(ctx))
 				}
-				f.markDown(m, err)
 				continue
 			}
 			return b.c, m.name, f.releaser(m, b), nil
@@ -108,12 +113,15 @@ func (f *Fleet) Acquire(ctx context.Context, p ocispecs.Platform, key string) (c
 }
 
 // chooseLocked picks the member for p among the best kind of match, in the
-// ring's order for the key. With take, only members that answered count and
+// ring's order for key. With take, only members that answered count and
 // the member's slot is taken; full reports that members match but all are
 // at their limit. Without take, members not dialed count by what they
-// declare.
-func (f *Fleet) chooseLocked(p ocispecs.Platform, order []int, take bool) (m *member, match Match, full bool, rerr *RouteError) {
+// declare. Draining members never count.
+func (f *Fleet) chooseLocked(p ocispecs.Platform, key string, take bool) (m *member, match Match, full bool, rerr *RouteError) {
 	eligible := func(m *member) bool {
+		if m.gone {
+			return false
+		}
 		if m.state == StateUp {
 			return m.b != nil
 		}
@@ -136,9 +144,9 @@ func (f *Fleet) chooseLocked(p ocispecs.Platform, order []int, take bool) (m *me
 		return nil, 0, false, f.routeErrorLocked(p)
 	}
 	var first *member
-	for _, i := range order {
-		m := f.members[i]
-		if !eligible(m) || m.match(p) != best {
+	for _, name := range f.ring.order(key) {
+		m := f.active[name]
+		if m == nil || !eligible(m) || m.match(p) != best {
 			continue
 		}
 		if first == nil {
@@ -165,7 +173,15 @@ func (f *Fleet) chooseLocked(p ocispecs.Platform, order []int, take bool) (m *me
 
 func (f *Fleet) routeErrorLocked(p ocispecs.Platform) *RouteError {
 	e := &RouteError{Platform: platforms.Format(p)}
+	for _, s := range f.sources {
+		if st := s.statusLocked(); st.Err != nil || st.Members == 0 {
+			e.Sources = append(e.Sources, st)
+		}
+	}
 	for _, m := range f.members {
+		if m.gone {
+			continue
+		}
 		desc := m.name + " (platforms unknown until dialed)"
 		if n := m.native(); len(n) > 0 {
 			desc = fmt.Sprintf("%s (%s)", m.name, strings.Join(formatPlatforms(n), ", "))
@@ -193,12 +209,16 @@ func (f *Fleet) releaser(m *member, b *Builder) func(error) {
 		once.Do(func() {
 			b.releaseSlot()
 			f.mu.Lock()
-			defer f.mu.Unlock()
 			m.inflight--
 			if lostConnection(err) {
 				f.markDownLocked(m, err)
 			}
+			drop := f.dropIfDrainedLocked(m)
 			f.broadcastLocked()
+			f.mu.Unlock()
+			if drop != nil {
+				drop.Close()
+			}
 		})
 	}
 }
