@@ -38,8 +38,9 @@
 // and cache ids namespaced by project and platform. These make one, with
 // these defaults for a root step:
 //
-//   - Apt: /var/cache/apt and /var/lib/apt, locked; no variable; two
-//     read-only files that keep downloaded packages (see below).
+//   - Apt: /var/cache/apt and /var/lib/apt, locked; no variable; three
+//     read-only files that keep downloaded packages and speed up dpkg (see
+//     below).
 //   - Pip: /root/.cache/pip, shared; PIP_CACHE_DIR.
 //   - Npm: /root/.npm, shared; npm_config_cache.
 //   - Go: /go/pkg/mod and /root/.cache/go-build, shared; GOMODCACHE and
@@ -132,9 +133,11 @@
 // Docker's official Debian and Ubuntu images delete downloaded packages
 // after every install (/etc/apt/apt.conf.d/docker-clean), and apt deletes
 // them by default. Instead of changing the image's /etc in a step, the apt
-// preset mounts two read-only files from a small scratch stage for the step
-// only: an empty file over docker-clean and AptKeepCacheFile, which keeps
-// downloaded packages. BuildKit removes the empty mount points it creates
+// preset mounts read-only files from a small scratch stage for the step
+// only: an empty file over docker-clean, AptKeepCacheFile, which keeps
+// downloaded packages, and AptUnsafeIOFile, which lets dpkg unpack without
+// syncing each file (as Docker's images' docker-apt-speedup does). BuildKit
+// removes the empty mount points it creates
 // for them, so the image's layer holds nothing of them.
 //
 // # Stores for persisted cache mounts

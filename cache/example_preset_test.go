@@ -38,6 +38,7 @@ func ExampleApt() {
 	// /var/lib/apt locked larder/shop/apt/var/lib/apt@linux/amd64 []
 	// /etc/apt/apt.conf.d/docker-clean ""
 	// /etc/apt/apt.conf.d/larder-keep-cache "APT::Keep-Downloaded-Packages \"true\";\nBinary::apt::APT::Keep-Downloaded-Packages \"true\";\n"
+	// /etc/dpkg/dpkg.cfg.d/larder-unsafe-io "force-unsafe-io\n"
 }
 
 func ExamplePip() {

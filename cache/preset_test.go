@@ -94,7 +94,7 @@ func TestPresetDefaults(t *testing.T) {
 		{cache.Apt(), "apt", []wantCache{
 			{"/var/cache/apt", "larder/default/apt/var/cache/apt@linux/amd64", mounts.Locked},
 			{"/var/lib/apt", "larder/default/apt/var/lib/apt@linux/amd64", mounts.Locked},
-		}, []string{}, []string{"/var/cache/apt", "/var/lib/apt", "/etc/apt/apt.conf.d/docker-clean", cache.AptKeepCacheFile}},
+		}, []string{}, []string{"/var/cache/apt", "/var/lib/apt", "/etc/apt/apt.conf.d/docker-clean", cache.AptKeepCacheFile, cache.AptUnsafeIOFile}},
 		{cache.Pip(), "pip", []wantCache{
 			{"/root/.cache/pip", "larder/default/pip/root/.cache/pip@linux/amd64", mounts.Shared},
 		}, []string{"PIP_CACHE_DIR=/root/.cache/pip"}, []string{"/root/.cache/pip"}},

@@ -8,11 +8,17 @@
 // The scenarios:
 //
 //  1. Rebuild after a changed install line: apt (gcc, then gcc and curl),
-//     go (a go.mod's modules, then one more) and npm (three packages, then
-//     one more), each written the usual way (no cache mounts; apt's lists
-//     removed) and with Larder's preset, and timed direct and through a
-//     Proxy that delivers at a fixed rate (8 MB/s) and counts the bytes.
-//     For apt, the step's time is split where dpkg starts.
+//     go (a go.mod's modules, then one more), and a node project
+//     (testdata/node: express, lodash and typescript, then left-pad too)
+//     installed from its lockfile by `npm ci` (the Docker docs' recipe),
+//     yarn and pnpm, and by `npm install` without a lockfile; each written
+//     the usual way (no cache mounts; apt's lists removed) and with
+//     Larder's preset (cache mounts for yarn and pnpm), and timed direct
+//     and through a Proxy that delivers at a fixed rate (8 MB/s) and counts
+//     the bytes. For apt, the step's time is split where dpkg starts
+//     unpacking, configuring and running triggers, and the preset is also
+//     measured without its dpkg drop-in (force-unsafe-io), as it was
+//     before it had one.
 //  2. Ephemeral CI builders: the apt step built on fresh builders that
 //     import (a) nothing, (b) the registry layer cache, (c) the layer cache
 //     and the cache mounts persisted by build.PersistCacheMounts, on the
@@ -28,6 +34,6 @@
 //     against the same two solves one after the other.
 //
 // A smoke run (Config.Smoke) runs every scenario once on tiny graphs, with
-// busybox and a package server of its own in place of apt, go and npm; the
+// busybox and a package server of its own in place of apt, go and node; the
 // package's tests run it, so the benchmark can't rot.
 package bench

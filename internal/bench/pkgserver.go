@@ -78,7 +78,7 @@ func (r *runner) pkgWorkload(ctx context.Context) (workload, error) {
 		baseline: func(list string) string {
 			return fetch(false)(list) + " && rm -rf /var/cache/pkgs"
 		},
-		variants: []variant{{"cache mount", fetch(true), func(project string) llb.RunOption {
+		variants: []variant{{name: "cache mount", cmd: fetch(true), preset: func(project string) llb.RunOption {
 			return mounts.Cache("/var/cache/pkgs", mounts.ID(project), mounts.Sharing(mounts.Locked))
 		}}},
 		unit:      "packages",

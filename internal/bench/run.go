@@ -21,7 +21,7 @@ import (
 // Config says what a run measures.
 type Config struct {
 	// Smoke runs every scenario once, on tiny graphs, with busybox and a
-	// package server of the run's own in place of apt, go and npm, so that
+	// package server of the run's own in place of apt, go and node, so that
 	// the benchmark itself is tested in well under a minute.
 	Smoke bool
 	// Reps is how many times each timed figure of scenarios 1, 4 and 5 is
@@ -77,7 +77,7 @@ type runner struct {
 	ws    []workload // scenarios 1 and 2's, made on first use
 	wsErr error
 	wsSet bool
-	// toolsErr is why the go and npm workloads could not be set up.
+	// toolsErr is why the go and node workloads could not be set up.
 	toolsErr error
 }
 
@@ -171,7 +171,7 @@ func (r *runner) tag(what string) string {
 func fresh(tag string) llb.RunOption { return llb.AddEnv("LARDER_BENCH_SAMPLE", tag) }
 
 // through returns run options that send a step's HTTP and HTTPS traffic
-// through p, as apt, go, npm and busybox wget read them.
+// through p, as apt, go, npm, yarn, pnpm and busybox wget read them.
 func through(p *Proxy) []llb.RunOption {
 	if p == nil {
 		return nil

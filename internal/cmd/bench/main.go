@@ -4,7 +4,7 @@
 // the same run; bytes and step counts are exact. Package internal/bench
 // describes the scenarios.
 //
-//	scripts/bench                # everything, 7 to 10 minutes on 2 cores
+//	scripts/bench                # everything, about 12 minutes on 2 cores
 //	scripts/bench -only 3,4      # some scenarios
 //	scripts/bench -smoke         # every scenario once, tiny, in seconds
 package main
@@ -27,7 +27,7 @@ import (
 
 func main() {
 	testing.Init() // scenario 3 runs benchmarks with testing.Benchmark
-	smoke := flag.Bool("smoke", false, "run every scenario once, on tiny graphs, with busybox in place of apt, go and npm")
+	smoke := flag.Bool("smoke", false, "run every scenario once, on tiny graphs, with busybox in place of apt, go and node")
 	reps := flag.Int("reps", 0, "measurements per timed figure of scenarios 1, 4 and 5 (default 2; 1 with -smoke)")
 	iterations := flag.Int("iterations", 0, "no-change rebuilds per side in scenario 4 (default 10; 1 with -smoke)")
 	rate := flag.Float64("rate", 8, "the throttling proxy's rate, in MB/s")
