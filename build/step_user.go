@@ -72,21 +72,10 @@ func (e *marshalEnv) stepOf(args []string, st llb.State, conf imageConfig) mount
 			}
 		}
 	}
-	if home := getenv(s.Env, "HOME"); strings.HasPrefix(home, "/") {
+	if home := s.Getenv("HOME"); strings.HasPrefix(home, "/") {
 		s.Home = home
 	}
 	return s
-}
-
-// getenv returns the value of name in env, "" when it is not set.
-func getenv(env []string, name string) string {
-	v := ""
-	for _, kv := range env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
-			v = val
-		}
-	}
-	return v
 }
 
 // accountsOf returns the users and groups of the image the node root is,
