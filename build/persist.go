@@ -216,7 +216,7 @@ func (ps *persistence) probeSession(ctx context.Context, c *client.Client, sv *p
 	done := rec.consume(statusCh, sv.display)
 	var needed map[string]bool
 	_, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		def, err := sv.stage.state(newMarshalEnv(gc, sv.platform)).Marshal(ctx, llb.Platform(sv.platform), llb.LocalUniqueID(sv.localID))
+		def, err := sv.stage.state(newMarshalEnv(ctx, gc, sv.platform)).Marshal(ctx, llb.Platform(sv.platform), llb.LocalUniqueID(sv.localID))
 		if err != nil {
 			return nil, err
 		}

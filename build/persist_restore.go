@@ -39,7 +39,7 @@ func (ps *persistence) restore(ctx context.Context, c *client.Client, sv *platfo
 	statusCh := make(chan *client.SolveStatus)
 	done := ps.rec.consume(statusCh, sv.display)
 	_, err = c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		def, err := sv.stage.state(newMarshalEnv(gc, sv.platform)).Marshal(ctx, llb.Platform(sv.platform), llb.LocalUniqueID(sv.localID))
+		def, err := sv.stage.state(newMarshalEnv(ctx, gc, sv.platform)).Marshal(ctx, llb.Platform(sv.platform), llb.LocalUniqueID(sv.localID))
 		if err != nil {
 			return nil, err
 		}

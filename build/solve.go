@@ -119,7 +119,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 		errs = append(errs, err)
 	} else {
 		for i, p := range ps {
-			env := newMarshalEnv(nil, p)
+			env := newMarshalEnv(ctx, nil, p)
 			def, err := s.state(env).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
 			if err == nil {
 				err = checkSession(def, &o)
@@ -301,7 +301,7 @@ func (sv *platformSolve) on(ctx context.Context, c *client.Client, ps *persisten
 	statusCh := make(chan *client.SolveStatus)
 	done := rec.consume(statusCh, sv.display)
 	resp, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		env := newMarshalEnv(gc, p)
+		env := newMarshalEnv(ctx, gc, p)
 		st := s.state(env)
 		def, err := st.Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(sv.localID))
 		if err != nil {
@@ -384,7 +384,7 @@ func graphDigest(def *llb.Definition) digest.Digest {
 func (sv *platformSolve) planOn(ctx context.Context, c *client.Client) error {
 	so := client.SolveOpt{FrontendAttrs: map[string]string{}, Session: sessionAttachables(sv.opts)}
 	_, err := c.Build(ctx, so, "", func(ctx context.Context, gc gateway.Client) (*gateway.Result, error) {
-		env := newMarshalEnv(gc, sv.platform)
+		env := newMarshalEnv(ctx, gc, sv.platform)
 		def, err := sv.stage.state(env).Marshal(ctx, llb.Platform(sv.platform), llb.LocalUniqueID(sv.localID))
 		if err != nil {
 			return nil, err

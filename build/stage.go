@@ -46,6 +46,9 @@ type node struct {
 
 // marshalEnv is one marshalling of a graph.
 type marshalEnv struct {
+	// ctx is the marshalling's context: reading an image's users through
+	// the builder stops when it is done.
+	ctx      context.Context
 	resolver llb.ImageMetaResolver // nil: image configurations are not resolved
 	platform ocispecs.Platform     // the platform the graph is marshalled for
 	memo     map[*node]llb.State
@@ -61,8 +64,8 @@ type marshalEnv struct {
 	warnings []string
 }
 
-func newMarshalEnv(r llb.ImageMetaResolver, p ocispecs.Platform) *marshalEnv {
-	return &marshalEnv{resolver: r, platform: p, memo: map[*node]llb.State{}, regenerable: map[string][]string{},
+func newMarshalEnv(ctx context.Context, r llb.ImageMetaResolver, p ocispecs.Platform) *marshalEnv {
+	return &marshalEnv{ctx: ctx, resolver: r, platform: p, memo: map[*node]llb.State{}, regenerable: map[string][]string{},
 		dockerfiles: map[*dockerfileKey]*dockerfileResult{}, accounts: map[*node]*accounts{}}
 }
 
@@ -132,7 +135,9 @@ func source(st llb.State, createdBy string) Stage {
 // Presets name their caches for linux/amd64 unless a step sets another
 // platform. Mistakes s carries surface when the returned state is
 // marshalled. Each call returns a new state.
-func (s Stage) State() llb.State { return s.state(newMarshalEnv(nil, defaultPlatform)) }
+func (s Stage) State() llb.State {
+	return s.state(newMarshalEnv(context.Background(), nil, defaultPlatform))
+}
 
 // marshalLocalID pins the unique id of local sources in Marshal, which llb
 // otherwise makes random, so that a definition does not depend on the run.
@@ -525,7 +530,7 @@ func (s Stage) Marshal(ctx context.Context, p string) (*llb.Definition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	return s.state(newMarshalEnv(nil, pl)).Marshal(ctx, llb.Platform(pl), llb.LocalUniqueID(marshalLocalID))
+	return s.state(newMarshalEnv(ctx, nil, pl)).Marshal(ctx, llb.Platform(pl), llb.LocalUniqueID(marshalLocalID))
 }
 
 // redactURL returns u without the user information of a URL, which can

@@ -3,7 +3,6 @@ package build
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,8 +34,7 @@ type accounts struct {
 // sets, else as root: llb does not take an image's user for its steps.
 func (e *marshalEnv) stepOf(args []string, st llb.State, conf imageConfig) mounts.Step {
 	s := mounts.Step{Args: args, Platform: e.platform, UID: -1, GID: -1, User: conf.user}
-	ctx := context.TODO()
-	if env, err := st.Env(ctx, llb.Platform(e.platform)); err == nil {
+	if env, err := st.Env(e.ctx, llb.Platform(e.platform)); err == nil {
 		s.Env = env.ToArray()
 	}
 	if df := e.dockerfiles[conf.dockerfile]; s.User == "" && conf.dockerfile != nil && df != nil {
@@ -98,7 +96,7 @@ func (e *marshalEnv) accountsOf(root *node) *accounts {
 }
 
 func readAccounts(e *marshalEnv, gc gateway.Client, root *node) (*accounts, error) {
-	ctx := context.TODO()
+	ctx := e.ctx
 	def, err := Stage{n: root}.state(e).Marshal(ctx, llb.Platform(e.platform))
 	if err != nil {
 		return nil, err
