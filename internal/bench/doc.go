@@ -13,12 +13,11 @@
 //     installed from its lockfile by `npm ci` (the Docker docs' recipe),
 //     yarn and pnpm, and by `npm install` without a lockfile; each written
 //     the usual way (no cache mounts; apt's lists removed) and with
-//     Larder's preset (cache mounts for yarn and pnpm), and timed direct
-//     and through a Proxy that delivers at a fixed rate (8 MB/s) and counts
-//     the bytes. For apt, the step's time is split where dpkg starts
-//     unpacking, configuring and running triggers, and the preset is also
-//     measured without its dpkg drop-in (force-unsafe-io), as it was
-//     before it had one.
+//     Larder's preset, and timed direct and through a Proxy that delivers
+//     at a fixed rate (8 MB/s) and counts the bytes. For apt, the step's
+//     time is split where dpkg starts unpacking, configuring and running
+//     triggers, and the preset is also measured without its dpkg drop-in
+//     (force-unsafe-io), as it was before it had one.
 //  2. Ephemeral CI builders: the apt step built on fresh builders that
 //     import (a) nothing, (b) the registry layer cache, (c) the layer cache
 //     and the cache mounts persisted by build.PersistCacheMounts, on the

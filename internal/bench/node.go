@@ -183,21 +183,7 @@ func npmExplain(revalidation bool) func([]logLine) string {
 	}
 }
 
-// yarnCache is yarn classic's cache directory for root, its documented
-// default (/usr/local/share/.cache/yarn, as `yarn cache dir` prints it
-// without the v6 yarn adds), which YARN_CACHE_FOLDER names.
-const yarnCache = "/usr/local/share/.cache/yarn"
-
-// yarnCacheMounts are the cache mount and variable that cache.Yarn, the
-// yarn preset, replaces: the cache at yarnCache, Locked, since yarn
-// classic's cache is not safe for two installs at once, and
-// YARN_CACHE_FOLDER pointing yarn at it.
-func yarnCacheMounts(project string) llb.RunOption {
-	return runOptions{
-		mounts.Cache(yarnCache, mounts.ID("larder/"+project+"/yarn"+yarnCache), mounts.Sharing(mounts.Locked)),
-		llb.AddEnv("YARN_CACHE_FOLDER", yarnCache),
-	}
-}
+func yarnPreset(project string) llb.RunOption { return cache.Yarn(cache.Project(project)) }
 
 // yarnWorkload is `yarn install --frozen-lockfile` with the project's
 // yarn.lock, v1's, then v2's.
@@ -214,7 +200,7 @@ func yarnWorkload(tools build.Stage, opts []llb.RunOption) workload {
 		marker:   "yarn install",
 		opts:     opts,
 		baseline: install,
-		variants: []variant{{name: "cache mount", cmd: install, preset: yarnCacheMounts}},
+		variants: []variant{{name: "preset", cmd: install, preset: yarnPreset}},
 		unit:     "tarballs",
 		// verbose 1.2 Performing "GET" request to "https://registry.yarnpkg.com/left-pad/-/left-pad-1.3.0.tgz".
 		downloads: countLines(func(l string) bool {
@@ -223,23 +209,7 @@ func yarnWorkload(tools build.Stage, opts []llb.RunOption) workload {
 	}
 }
 
-// pnpmStore is pnpm's store for root, its documented default on Linux
-// ($XDG_DATA_HOME/pnpm/store, ~/.local/share/pnpm/store).
-const pnpmStore = "/root/.local/share/pnpm/store"
-
-// pnpmCacheMounts are the cache mount and variables that cache.Pnpm, the
-// pnpm preset, replaces: the store at pnpmStore, Shared (pnpm's store is
-// content-addressed and safe for installs at once), and
-// npm_config_store_dir (pnpm 9 and 10) and pnpm_config_store_dir (pnpm 11)
-// pointing pnpm at it. pnpm cannot hard-link from another filesystem, so it
-// copies the packages into node_modules.
-func pnpmCacheMounts(project string) llb.RunOption {
-	return runOptions{
-		mounts.Cache(pnpmStore, mounts.ID("larder/"+project+"/pnpm"+pnpmStore), mounts.Sharing(mounts.Shared)),
-		llb.AddEnv("npm_config_store_dir", pnpmStore),
-		llb.AddEnv("pnpm_config_store_dir", pnpmStore),
-	}
-}
+func pnpmPreset(project string) llb.RunOption { return cache.Pnpm(cache.Project(project)) }
 
 // pnpmProgress is pnpm's progress line, the last of which says how many
 // packages it downloaded: "Progress: resolved 74, reused 73, downloaded 1,
@@ -265,7 +235,7 @@ func pnpmWorkload(tools build.Stage, opts []llb.RunOption) workload {
 		marker:   "pnpm install",
 		opts:     opts,
 		baseline: install,
-		variants: []variant{{name: "cache mount", cmd: install, preset: pnpmCacheMounts}},
+		variants: []variant{{name: "preset", cmd: install, preset: pnpmPreset}},
 		unit:     "tarballs",
 		downloads: func(lines []logLine) int {
 			n := 0
