@@ -4,7 +4,7 @@
 // the same run; bytes and step counts are exact. Package internal/bench
 // describes the scenarios.
 //
-//	scripts/bench                # everything, about 12 minutes on 2 cores
+//	scripts/bench                # everything, about 14 minutes on 2 cores
 //	scripts/bench -only 3,4      # some scenarios
 //	scripts/bench -smoke         # every scenario once, tiny, in seconds
 package main
