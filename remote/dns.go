@@ -217,15 +217,23 @@ func (s *DNSSource) Wait(ctx context.Context) error {
 
 // List looks the records up and returns a member for each builder they
 // list. A name that does not exist, or has no records of the kind, lists
-// no member; any other failure of the lookup is an error. For SRV records,
-// a target that does not resolve is left out, unless none resolves.
+// no member; any other failure of the lookup is an error, and the fleet
+// keeps the members it has. For SRV records, a target that does not exist
+// is left out, unless none exists; a target whose lookup fails otherwise
+// fails List, so that a passing failure does not take a builder out.
+//
+// When a name that is not rooted (no trailing dot) is not found, List
+// asks again for the rooted name before it lists no member: a resolver
+// that tries the system's search domains reports the failure of the last
+// name it tried, so a failed lookup of the name itself can come back as
+// "not found" from a search domain.
 func (s *DNSSource) List(ctx context.Context) ([]Endpoint, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
 	r := s.netResolver()
 	if s.port != 0 {
-		ips, err := r.LookupNetIP(ctx, "ip", s.name)
+		ips, err := lookupRooted(ctx, s.name, func(name string) ([]netip.Addr, error) { return r.LookupNetIP(ctx, "ip", name) })
 		if notFound(err) {
 			return nil, nil
 		}
@@ -242,7 +250,10 @@ func (s *DNSSource) List(ctx context.Context) ([]Endpoint, error) {
 		}
 		return out, nil
 	}
-	_, srvs, err := r.LookupSRV(ctx, "", "", s.name)
+	srvs, err := lookupRooted(ctx, s.name, func(name string) ([]*net.SRV, error) {
+		_, srvs, err := r.LookupSRV(ctx, "", "", name)
+		return srvs, err
+	})
 	if notFound(err) {
 		return nil, nil
 	}
@@ -256,10 +267,11 @@ func (s *DNSSource) List(ctx context.Context) ([]Endpoint, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// The target is a rooted name: no search domain applies.
 			target := strings.TrimSuffix(srv.Target, ".")
-			ips, err := r.LookupNetIP(ctx, "ip", target)
+			ips, err := r.LookupNetIP(ctx, "ip", srv.Target)
 			if err == nil && len(ips) == 0 {
-				err = errors.New("no address")
+				err = &net.DNSError{Err: "no address", Name: target, IsNotFound: true}
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("looking up %s, a target of %s: %w", target, s.name, err)
@@ -275,16 +287,38 @@ func (s *DNSSource) List(ctx context.Context) ([]Endpoint, error) {
 	}
 	wg.Wait()
 	var found []Endpoint
+	var failed []error
 	for i := range srvs {
-		if errs[i] == nil {
+		switch {
+		case errs[i] == nil:
 			found = append(found, out[i])
+		case !notFound(errs[i]):
+			failed = append(failed, errs[i])
 		}
+	}
+	if len(failed) > 0 {
+		return nil, errors.Join(failed...)
 	}
 	if len(found) == 0 && len(srvs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	slices.SortFunc(found, func(a, b Endpoint) int { return strings.Compare(a.Name, b.Name) })
 	return found, nil
+}
+
+// lookupRooted looks name up with lookup and, when name is not rooted and
+// is not found, looks the rooted name up too, whose answer stands: see
+// [DNSSource.List].
+func lookupRooted[T any](ctx context.Context, name string, lookup func(string) (T, error)) (T, error) {
+	v, err := lookup(name)
+	if !notFound(err) || strings.HasSuffix(name, ".") || ctx.Err() != nil {
+		return v, err
+	}
+	rv, rerr := lookup(name + ".")
+	if rerr == nil || !notFound(rerr) {
+		return rv, rerr
+	}
+	return v, err
 }
 
 func notFound(err error) bool {

@@ -99,6 +99,16 @@ func TestDNSSourceListsRecords(t *testing.T) {
 		t.Errorf("with no target that resolves: %v, want an error naming it", err)
 	}
 
+	// A target whose lookup fails otherwise (dnsmasq refuses names
+	// outside cluster.local) fails List, so that the fleet keeps the
+	// builder rather than drop it for a passing failure.
+	if err := dns.SetSRV(ctx, svcSRV, testenv.SRVTarget{Target: podHost("buildkitd-0"), Port: 1234}, testenv.SRVTarget{Target: "buildkitd-7.elsewhere.test", Port: 1234}); err != nil {
+		t.Fatal(err)
+	}
+	if eps, err := srv.List(ctx); err == nil || !strings.Contains(err.Error(), "buildkitd-7.elsewhere.test") {
+		t.Errorf("with a target whose lookup is refused: %s, %v; want an error naming it", endpoints(eps), err)
+	}
+
 	// A resolver that does not answer is an error, within the context.
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
