@@ -48,19 +48,21 @@ func (s Stage) cfg() imageConfig {
 	return s.n.config
 }
 
-// Entrypoint sets the exported image's entrypoint. It does not change any
+// Entrypoint sets the exported image's entrypoint; with no arguments, the
+// image has none (the base image's is cleared). It does not change any
 // step or cache key.
 func (s Stage) Entrypoint(args ...string) Stage {
 	s = s.setting(fmt.Sprintf("ENTRYPOINT %q", args))
-	s.n.config.entrypoint = slices.Clone(args)
+	s.n.config.entrypoint = append([]string{}, args...) // non-nil: set, even to nothing
 	return s
 }
 
-// Cmd sets the exported image's default command. It does not change any step
+// Cmd sets the exported image's default command; with no arguments, the
+// image has none (the base image's is cleared). It does not change any step
 // or cache key.
 func (s Stage) Cmd(args ...string) Stage {
 	s = s.setting(fmt.Sprintf("CMD %q", args))
-	s.n.config.cmd = slices.Clone(args)
+	s.n.config.cmd = append([]string{}, args...) // non-nil: set, even to nothing
 	return s
 }
 

@@ -55,7 +55,10 @@ func portSpec(p string) (string, error) {
 	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || hi < lo {
 		return "", errors.New(`want a port from 1 to 65535 or a range of them, with an optional protocol, such as "8080/tcp" or "8000-8010"`)
 	}
-	return num + "/" + proto, nil
+	if isRange {
+		return fmt.Sprintf("%d-%d/%s", lo, hi, proto), nil
+	}
+	return fmt.Sprintf("%d/%s", lo, proto), nil
 }
 
 // Volume records paths where the image's containers get a volume, as a

@@ -90,7 +90,7 @@ func TestImageConfigAndHistory(t *testing.T) {
 	}
 
 	// The same steps with other settings: every step comes from cache.
-	res, err := build.Solve(ctxT(t), env.Builder, steps.Expose("9090").StopSignal("SIGTERM").Label("a", "b"), build.Push(ref+"-2"))
+	res, err := build.Solve(ctxT(t), env.Builder, steps.Expose("+9090", "09091-9092/udp").StopSignal("SIGTERM").Label("a", "b"), build.Push(ref+"-2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,42 @@ func TestImageConfigAndHistory(t *testing.T) {
 	if _, ok := cf2.Config.ExposedPorts["9090/tcp"]; !ok || cf2.Config.StopSignal != "SIGTERM" || cf2.Config.Labels["a"] != "b" {
 		t.Errorf("second config %+v", cf2.Config)
 	}
+	// Ports are written as engines parse them: numbers without signs or
+	// leading zeros.
+	if _, ok := cf2.Config.ExposedPorts["9091-9092/udp"]; !ok || len(cf2.Config.ExposedPorts) != 2 {
+		t.Errorf("second config's ports %v", cf2.Config.ExposedPorts)
+	}
 	if cf2.RootFS.DiffIDs[len(cf2.RootFS.DiffIDs)-1] != cf.RootFS.DiffIDs[len(cf.RootFS.DiffIDs)-1] {
 		t.Error("the layers differ")
+	}
+
+	// Cmd and Entrypoint with no arguments clear the base image's.
+	for _, c := range []struct {
+		from, to string
+		stage    func(base build.Stage) build.Stage
+	}{
+		{ref, ref + "-3", func(b build.Stage) build.Stage { return b.Cmd() }},
+		{ref, ref + "-4", func(b build.Stage) build.Stage { return b.Entrypoint("/bin/sh", "-c").Cmd("true") }},
+		{ref + "-4", ref + "-5", func(b build.Stage) build.Stage { return b.Entrypoint() }},
+	} {
+		if _, err := build.Solve(ctxT(t), env.Builder, c.stage(build.Image(c.from)), build.Push(c.to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config := func(ref string) string {
+		cf, err := testenv.Pull(t, ref).ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("Entrypoint %q Cmd %q", cf.Config.Entrypoint, cf.Config.Cmd)
+	}
+	for r, want := range map[string]string{
+		ref + "-3": `Entrypoint [] Cmd []`,
+		ref + "-4": `Entrypoint ["/bin/sh" "-c"] Cmd ["true"]`,
+		ref + "-5": `Entrypoint [] Cmd []`,
+	} {
+		if got := config(r); got != want {
+			t.Errorf("%s: %s, want %s", r, got, want)
+		}
 	}
 }

@@ -148,7 +148,7 @@ func writesIndex(fn string) bool { return fn == "OCITarball" || fn == "Load" }
 
 // writeIndexes makes the index of the platforms ps for each output that
 // writes one, and returns the digest of the last.
-func (o *solveOptions) writeIndexes(ps []ocispecs.Platform) (digest.Digest, error) {
+func (o *solveOptions) writeIndexes(ctx context.Context, ps []ocispecs.Platform) (digest.Digest, error) {
 	var d digest.Digest
 	for i, fn := range o.exportFns {
 		if !writesIndex(fn) || len(ps) < 2 {
@@ -161,7 +161,7 @@ func (o *solveOptions) writeIndexes(ps []ocispecs.Platform) (digest.Digest, erro
 		var err error
 		d, err = writeOCITarball(o.exports[i].Attrs["name"], ociDir(o.image.tmp, i), ps, o.indexAnnotations(), path)
 		if err == nil && fn == "Load" {
-			err = o.image.engines[i].loadFile(path)
+			err = o.image.engines[i].loadFile(ctx, path)
 		}
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", fn, err)

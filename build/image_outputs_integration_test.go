@@ -87,8 +87,8 @@ func TestTwoPlatformsToATarballAndAnIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tm.Manifests) != 1 || tm.Manifests[0].Annotations["io.containerd.image.name"] != "app:"+n {
-		t.Fatalf("index.json %+v, want one index named app:%s", tm.Manifests, n)
+	if len(tm.Manifests) != 1 || tm.Manifests[0].Annotations["io.containerd.image.name"] != "docker.io/library/app:"+n {
+		t.Fatalf("index.json %+v, want one index named docker.io/library/app:%s", tm.Manifests, n)
 	}
 	// Solve's digest is the pushed index's; the layout's has OCI media types.
 	if d := pushedDigest(t, ref); d != res.Digest.String() {

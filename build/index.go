@@ -170,7 +170,7 @@ func writeOCITarball(ref, dir string, ps []ocispecs.Platform, annotations map[st
 	var opts []layout.Option
 	if ref != "" {
 		opts = append(opts, layout.WithAnnotations(map[string]string{
-			"io.containerd.image.name": ref,
+			"io.containerd.image.name": containerdName(ref),
 			ocispecs.AnnotationRefName: refName(ref),
 		}))
 	}
@@ -186,6 +186,18 @@ func writeOCITarball(ref, dir string, ps []ocispecs.Platform, annotations map[st
 
 // refName is the tag of ref, as BuildKit's OCI exporter names an image in
 // its layout ("latest" when ref has none).
+// containerdName returns ref as BuildKit's exporters name an image for
+// containerd, normalised and tagged: "docker.io/library/app:1.2" for
+// "app:1.2". Engines that keep images in containerd look them up by the
+// normalised name.
+func containerdName(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.TagNameOnly(named).String()
+}
+
 func refName(ref string) string {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {

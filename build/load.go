@@ -44,8 +44,10 @@ func LoadInto(host string) LoadOption {
 // Load loads the image into the image store of a local Docker or Podman
 // engine, tagged ref (such as "app:1.2"; a name without a tag is tagged
 // "latest"), as `docker buildx build --load` does: the builder writes the
-// image as a tarball that `docker load` reads, and Larder streams it into
-// the engine's API as it comes, keeping nothing on disk. A reference with a
+// image as a tarball that `docker load` reads. With one platform, Larder
+// streams it into the engine's API as it comes, keeping nothing on disk;
+// with several, it merges the platforms' OCI tarballs into one in a
+// temporary directory first, which Solve removes. A reference with a
 // digest is an error: the engine tags what it loads.
 //
 // The default engine is the one the docker command uses when no context is
@@ -248,10 +250,10 @@ func answerError(resp *http.Response) string {
 
 // load posts the docker-load tarball read from r to the engine, and reads
 // its answer: a stream of JSON messages, an error among them.
-func (e *engineAPI) load(r io.Reader) error {
+func (e *engineAPI) load(ctx context.Context, r io.Reader) error {
 	// The pipe is not the request's to close: a write the engine no longer
 	// reads must fail with the engine's error, which comes after.
-	resp, err := e.do(context.Background(), http.MethodPost, "/images/load?quiet=1", io.NopCloser(r))
+	resp, err := e.do(ctx, http.MethodPost, "/images/load?quiet=1", io.NopCloser(r))
 	if err != nil {
 		return fmt.Errorf("the engine at %s: %w", e.host, err)
 	}
@@ -283,13 +285,13 @@ func (e *engineAPI) load(r io.Reader) error {
 }
 
 // loadFile loads the image tarball at path into the engine.
-func (e *engineAPI) loadFile(path string) error {
+func (e *engineAPI) loadFile(ctx context.Context, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return e.load(f)
+	return e.load(ctx, f)
 }
 
 // errEngineDone is what a write gets when the engine answered before the
@@ -303,7 +305,8 @@ func (e *engineAPI) loader(fn string) io.WriteCloser {
 	pr, pw := io.Pipe()
 	l := &engineLoad{pw: pw, done: make(chan error, 1)}
 	go func() {
-		err := e.load(pr)
+		// BuildKit's stream ends the load: a cancelled solve closes it.
+		err := e.load(context.Background(), pr)
 		if err != nil {
 			err = fmt.Errorf("%s: %w", fn, err)
 			pr.CloseWithError(err)

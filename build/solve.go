@@ -186,7 +186,7 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 		}
 		res.Digest = d
 	}
-	d, err := o.writeIndexes(ps)
+	d, err := o.writeIndexes(ctx, ps)
 	if err != nil {
 		return res, fmt.Errorf("build: Solve: %w", err)
 	}
