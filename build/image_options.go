@@ -34,6 +34,9 @@ type imageOptions struct {
 	// tmp holds each platform's OCI layout when several platforms go
 	// to an OCITarball; made by Solve, removed when it returns.
 	tmp string
+	// files are the tarballs written on the client, renamed to their
+	// paths when Solve succeeds.
+	files tarFiles
 }
 
 type annotation struct {
@@ -154,12 +157,12 @@ func (o *solveOptions) writeIndexes(ctx context.Context, ps []ocispecs.Platform)
 		if !writesIndex(fn) || len(ps) < 2 {
 			continue
 		}
-		path := o.image.ociPaths[i]
+		path, files := o.image.ociPaths[i], &o.image.files
 		if fn == "Load" {
-			path = filepath.Join(o.image.tmp, strconv.Itoa(i)+".tar")
+			path, files = filepath.Join(o.image.tmp, strconv.Itoa(i)+".tar"), nil
 		}
 		var err error
-		d, err = writeOCITarball(o.exports[i].Attrs["name"], ociDir(o.image.tmp, i), ps, o.indexAnnotations(), path)
+		d, err = writeOCITarball(o.exports[i].Attrs["name"], ociDir(o.image.tmp, i), ps, o.indexAnnotations(), path, files)
 		if err == nil && fn == "Load" {
 			err = o.image.engines[i].loadFile(ctx, path)
 		}

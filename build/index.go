@@ -125,7 +125,7 @@ func ociDir(tmp string, i int) string { return filepath.Join(tmp, strconv.Itoa(i
 // writeOCITarball writes to path an OCI layout whose index names ref (""
 // for no name) and holds one index of the platforms ps, which the solve
 // exported to layouts under dir; it returns the digest of that index.
-func writeOCITarball(ref, dir string, ps []ocispecs.Platform, annotations map[string]string, path string) (digest.Digest, error) {
+func writeOCITarball(ref, dir string, ps []ocispecs.Platform, annotations map[string]string, path string, files *tarFiles) (digest.Digest, error) {
 	var parts []indexPart
 	for _, p := range ps {
 		pdir := platformDir(dir, p)
@@ -177,7 +177,7 @@ func writeOCITarball(ref, dir string, ps []ocispecs.Platform, annotations map[st
 	if err := lp.AppendIndex(idx, opts...); err != nil {
 		return "", err
 	}
-	if err := tarDir(out, path); err != nil {
+	if err := tarDir(out, path, files); err != nil {
 		return "", err
 	}
 	d, err := idx.Digest()
@@ -209,9 +209,15 @@ func refName(ref string) string {
 	return "latest"
 }
 
-// tarDir writes the files under dir to a tarball at path.
-func tarDir(dir, path string) (err error) {
-	f, err := os.Create(path)
+// tarDir writes the files under dir to a tarball at path, under a
+// temporary name of files unless files is nil.
+func tarDir(dir, path string, files *tarFiles) (err error) {
+	var f *os.File
+	if files != nil {
+		f, err = files.create(path)
+	} else {
+		f, err = os.Create(path)
+	}
 	if err != nil {
 		return err
 	}

@@ -358,6 +358,42 @@ func TestTarballAndLocalOutputs(t *testing.T) {
 	}
 }
 
+// A tarball takes its path only when the solve succeeds: a failed solve
+// leaves the earlier file, and no temporary one.
+func TestFailedSolveKeepsTheEarlierTarball(t *testing.T) {
+	env, bb := setup(t)
+	out := t.TempDir()
+	path := filepath.Join(out, "app.tar")
+	if err := os.WriteFile(path, []byte("earlier"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := build.Image(bb).Run("echo " + nonce() + " > /stamp")
+	// Nothing listens on port 1: the push fails, after or while the
+	// tarball is written.
+	_, err := build.Solve(ctxT(t), env.Builder, s, build.OCITarball(path, ""), build.Push("127.0.0.1:1/larder/nowhere:1"))
+	if err == nil {
+		t.Fatal("Solve pushed to 127.0.0.1:1")
+	}
+	if got := testenv.ReadFile(t, out, "app.tar"); got != "earlier" {
+		t.Errorf("after a failed Solve, the tarball's path holds %d bytes, want the earlier file", len(got))
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("after a failed Solve, the directory holds %v, want app.tar alone", entries)
+	}
+	if _, err := build.Solve(ctxT(t), env.Builder, s, build.OCITarball(path, "")); err != nil {
+		t.Fatal(err)
+	}
+	if got := testenv.ReadFile(t, out, "app.tar"); got == "earlier" {
+		t.Error("a Solve that succeeded left the earlier file")
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("after a Solve, the directory holds %v, want app.tar alone", entries)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the tarball: %v, %v; want mode 0644", fi, err)
+	}
+}
+
 func TestReportAndProgress(t *testing.T) {
 	env, bb := setup(t)
 	s := build.Image(bb).Run("echo first " + nonce()).Run("echo second")

@@ -39,13 +39,15 @@ func Push(refs ...string) SolveOption {
 
 // OCITarball writes the image as an OCI layout tarball to the file path,
 // named ref ("" for no name). With several platforms, the layout's index
-// holds the index of them all.
+// holds the index of them all. The file takes its path only when the
+// Solve succeeds; see [Solve].
 func OCITarball(path, ref string) SolveOption {
 	return tarball(client.ExporterOCI, "OCITarball", path, ref, false)
 }
 
 // DockerTarball writes the image as a tarball that `docker load` reads, to
-// the file path, tagged ref.
+// the file path, tagged ref. The file takes its path only when the Solve
+// succeeds; see [Solve].
 func DockerTarball(path, ref string) SolveOption {
 	return tarball(client.ExporterDocker, "DockerTarball", path, ref, true)
 }
@@ -82,7 +84,7 @@ func tarball(typ, fn, path, ref string, needRef bool) SolveOption {
 			Type:  typ,
 			Attrs: attrs,
 			Output: func(map[string]string) (io.WriteCloser, error) {
-				return os.Create(path)
+				return o.image.files.create(path)
 			},
 		})
 		o.exportFns = append(o.exportFns, fn)

@@ -82,15 +82,27 @@ type PlatformResult struct {
 // "build: Solve: ", then the platform when several are built; errors wrap
 // BuildKit's own, so errors.As still reaches *errdefs.VertexError. Once the
 // builder was contacted, a failed Solve returns a partial [*Result] too.
+//
+// The tarballs it writes on the client ([OCITarball], [DockerTarball]) are
+// written under temporary names beside their paths and take their names
+// only when Solve succeeds: a failed Solve leaves whatever was at a path.
 func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Result, error) {
 	var o solveOptions
+	res, err := solve(ctx, b, s, &o, opts)
+	if ferr := o.image.files.finish(err == nil); ferr != nil && err == nil {
+		err = fmt.Errorf("build: Solve: %w", ferr)
+	}
+	return res, err
+}
+
+func solve(ctx context.Context, b Builder, s Stage, o *solveOptions, opts []SolveOption) (*Result, error) {
 	var errs []error
 	for _, opt := range opts {
 		if opt == nil {
 			errs = append(errs, errors.New("nil option (leave it out of the list)"))
 			continue
 		}
-		if err := opt(&o); err != nil {
+		if err := opt(o); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -122,14 +134,14 @@ func Solve(ctx context.Context, b Builder, s Stage, opts ...SolveOption) (*Resul
 			env := newMarshalEnv(ctx, nil, p)
 			def, err := s.state(env).Marshal(ctx, llb.Platform(p), llb.LocalUniqueID(localID))
 			if err == nil {
-				err = checkSession(def, &o)
+				err = checkSession(def, o)
 			}
 			if err != nil {
 				errs = append(errs, err)
 				break
 			}
 			solves[i] = &platformSolve{
-				opts: &o, stage: s, platform: p, localID: localID, multi: len(ps) > 1,
+				opts: o, stage: s, platform: p, localID: localID, multi: len(ps) > 1,
 				plan: marshalled{def: def, regenerable: env.regenerable},
 			}
 		}
