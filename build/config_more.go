@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/client/llb"
-	"github.com/moby/sys/signal"
 )
 
 // Expose records ports the image's containers listen on, such as "8080",
@@ -148,14 +147,41 @@ func (h Health) check() error {
 }
 
 // StopSignal sets the signal that stops the image's containers, such as
-// "SIGTERM", "SIGINT" or "9". It does not change any step or cache key.
+// "SIGTERM", "SIGINT", "SIGRTMIN+3" or "9": a Linux signal's name or
+// number (1 to 64), whatever the client's system. It does not change any
+// step or cache key.
 func (s Stage) StopSignal(sig string) Stage {
-	if _, err := signal.ParseSignal(sig); err != nil || sig == "" {
-		return s.withErr(fmt.Errorf("build: StopSignal(%q): not a signal (want a name or number, such as \"SIGTERM\" or \"15\")", sig))
+	if !linuxSignal(sig) {
+		return s.withErr(fmt.Errorf("build: StopSignal(%q): not a Linux signal (want a name or number, such as \"SIGTERM\" or \"15\")", sig))
 	}
 	s = s.setting("STOPSIGNAL " + sig)
 	s.n.config.stopSignal = sig
 	return s
+}
+
+// linuxSignals are the names of Linux's signals without "SIG", as the
+// engines' signal tables on Linux have them; SIGRTMIN+n and SIGRTMAX-n are
+// checked apart.
+var linuxSignals = []string{"ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+	"KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "RTMAX", "RTMIN", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP",
+	"TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ"}
+
+// linuxSignal says whether sig names a Linux signal: a number from 1 to
+// 64, or a name with or without "SIG", in any case, such as "SIGTERM",
+// "term" or "SIGRTMIN+3" (Linux has SIGRTMIN+1 to +15 and SIGRTMAX-1 to
+// -14).
+func linuxSignal(sig string) bool {
+	if n, err := strconv.Atoi(sig); err == nil {
+		return n >= 1 && n <= 64 && sig[0] != '+'
+	}
+	name := strings.TrimPrefix(strings.ToUpper(sig), "SIG")
+	for prefix, most := range map[string]int{"RTMIN+": 15, "RTMAX-": 14} {
+		if rest, ok := strings.CutPrefix(name, prefix); ok {
+			n, err := strconv.Atoi(rest)
+			return err == nil && rest[0] != '+' && n >= 1 && n <= most
+		}
+	}
+	return slices.Contains(linuxSignals, name)
 }
 
 // setting returns s with a setting that changes only the image's
