@@ -97,7 +97,8 @@ func SRV(name string, opts ...DNSOption) *DNSSource {
 // the A and AAAA records of host list, each dialed at port: for a headless
 // Kubernetes Service, "buildkitd.ci.svc.cluster.local" lists its ready
 // pods' addresses. Each member is named by its address ("10.0.3.7"), which
-// changes when a pod moves: prefer [SRV], whose names are the pods' and
+// changes when a pod moves, and a pod of a dual-stack Service is two
+// members, one per address: prefer [SRV], whose names are the pods' and
 // agree with buildx and BuildKit's consistenthash. The members' TLS server
 // name is host, so the builders' certificate must hold it, or give
 // [WithServerName] to [Discover].
