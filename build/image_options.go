@@ -84,10 +84,13 @@ func Annotation(key, value string, where ...AnnotationTarget) SolveOption {
 }
 
 // SourceDateEpoch makes the images the solve writes reproducible, as
-// SOURCE_DATE_EPOCH does for BuildKit: the creation time of the image and
-// of its history entries is t, and files in the layers the solve made that
-// are newer than t get t as their time. The same graph solved on two fresh
-// builders then gives the same image digest. Steps do not see the time; set
+// SOURCE_DATE_EPOCH does for BuildKit: the image's creation time, the
+// history entries after the base image's, and the times of files in the
+// layers the solve made become t where they are later than t; the base
+// image's history keeps its times. The same graph solved on two fresh
+// builders then gives the same image digest, as long as t is not later
+// than the solve (what was made before t keeps the time it was made).
+// Steps do not see the time; set
 // Env("SOURCE_DATE_EPOCH", …) for tools that read it, which changes their
 // cache keys. t is kept to the second. It does not change any cache key.
 func SourceDateEpoch(t time.Time) SolveOption {
