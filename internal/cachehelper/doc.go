@@ -8,9 +8,11 @@
 // directory, in order, and writes an index of what they define. Files the
 // builder already has win over the layers, a later layer overrides an
 // earlier one, and nothing a layer holds is trusted: names that leave the
-// directory, entries under a symbolic link, hard links and devices are
-// refused, reported and skipped, so nothing is ever written outside the
-// cache directory. Regular files are written under a temporary name
+// directory, entries under a symbolic link, hard links, devices and sparse
+// files (a few bytes that read as a file of any size) are refused,
+// reported and skipped, so nothing is ever written outside the cache
+// directory, and files never get the set-user-ID or set-group-ID bit
+// (restored as root, a file takes its owner from the layer). Regular files are written under a temporary name
 // (starting ".larder-tmp-") and renamed into place, so an interrupted
 // restore never leaves a truncated file.
 //

@@ -2,6 +2,7 @@ package cachehelper
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -299,6 +300,55 @@ func writeLayer(t *testing.T, name string, entries ...rawEntry) string {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// writeSparseLayer writes a layer of one GNU sparse file (PAX, format
+// 1.0) named "sparse": 513 bytes in the tar (its map, then one byte at
+// 1 TiB - 1) that read as a file of 1 TiB. archive/tar writes no sparse
+// files, so the blocks are made here.
+func writeSparseLayer(t *testing.T, name string) string {
+	t.Helper()
+	header := func(name string, typ byte, size int) []byte {
+		b := make([]byte, 512)
+		copy(b[0:], name)
+		copy(b[100:], "0000644\x00")
+		copy(b[108:], "0000000\x00")
+		copy(b[116:], "0000000\x00")
+		copy(b[124:], fmt.Sprintf("%011o\x00", size))
+		copy(b[136:], "00000000000\x00")
+		b[156] = typ
+		copy(b[257:], "ustar\x0000")
+		copy(b[148:], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return b
+	}
+	padded := func(s string) []byte { return append([]byte(s), make([]byte, (512-len(s)%512)%512)...) }
+	var recs strings.Builder
+	for _, kv := range [][2]string{{"GNU.sparse.major", "1"}, {"GNU.sparse.minor", "0"}, {"GNU.sparse.name", "sparse"}, {"GNU.sparse.realsize", "1099511627776"}} {
+		// "%d key=value\n", where the length counts itself: two digits.
+		rec := " " + kv[0] + "=" + kv[1] + "\n"
+		fmt.Fprintf(&recs, "%d%s", len(rec)+2, rec)
+	}
+	sparseMap := "1\n1099511627775\n1\n"
+	data := string(padded(sparseMap)) + "x"
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(header("PaxHeaders/sparse", tar.TypeXHeader, recs.Len()))
+	zw.Write(padded(recs.String()))
+	zw.Write(header("sparse", tar.TypeReg, len(data)))
+	zw.Write(padded(data))
+	zw.Write(make([]byte, 1024))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return name

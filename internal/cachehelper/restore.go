@@ -200,9 +200,18 @@ func (r *restorer) entry(hdr *tar.Header, data io.Reader) error {
 		r.reject(hdr.Name, why)
 		return nil
 	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			// A few bytes in the layer that read as a file of any size.
+			r.reject(hdr.Name, "sparse file")
+			return nil
+		}
+	}
 	e := entry{
-		Path:  name,
-		Mode:  hdr.Mode & 0o7777,
+		Path: name,
+		// Never set-user-ID or set-group-ID: a restore as root takes the
+		// owner from the layer, and a later step's user could run it.
+		Mode:  hdr.Mode & 0o1777,
 		UID:   hdr.Uid,
 		GID:   hdr.Gid,
 		Mtime: hdr.ModTime.UnixNano(),

@@ -144,7 +144,7 @@ func TestRestoreHostileLayers(t *testing.T) {
 	hard := rawEntry{hdr: tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: filepath.Join(outside, "victim")}}
 	hardRel := rawEntry{hdr: tar.Header{Name: "hardrel", Typeflag: tar.TypeLink, Linkname: "../outside/victim"}}
 	setuidRoot := reg("suid", "ok: a plain file")
-	setuidRoot.hdr.Mode = 0o4755
+	setuidRoot.hdr.Mode = 0o6755
 	layers := []string{
 		writeLayer(t, filepath.Join(ldir, "names"),
 			reg("/abs", "x"),
@@ -178,6 +178,7 @@ func TestRestoreHostileLayers(t *testing.T) {
 			reg("planted", "does not replace the builder's link"),
 		),
 		writeLayer(t, filepath.Join(ldir, "types"), dev, blk, fifo, hard, hardRel, setuidRoot),
+		writeSparseLayer(t, filepath.Join(ldir, "sparse")),
 		// A link from an earlier layer is replaced, not followed.
 		writeLayer(t, filepath.Join(ldir, "over-link"),
 			reg("evil", "replaces the link itself"),
@@ -191,7 +192,7 @@ func TestRestoreHostileLayers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restore failed: %v\n%s", err, log.String())
 	}
-	if want := (RestoreResult{Files: 4, Dirs: 1, Symlinks: 3, Skipped: 2, Rejected: 24}); res != want {
+	if want := (RestoreResult{Files: 4, Dirs: 1, Symlinks: 3, Skipped: 2, Rejected: 25}); res != want {
 		t.Errorf("restore: %v; want %v\n%s", res, want, log.String())
 	}
 	if n := strings.Count(log.String(), "\n"); n != res.Rejected {
@@ -233,8 +234,8 @@ func TestRestoreHostileLayers(t *testing.T) {
 	if fi, err := os.Lstat(filepath.Join(cache, "evil")); err != nil || !fi.Mode().IsRegular() {
 		t.Errorf("evil: %v, %v; want the regular file that replaced the link", fi, err)
 	}
-	if fi, err := os.Lstat(filepath.Join(cache, "suid")); err != nil || fi.Mode()&os.ModeSetuid == 0 {
-		t.Errorf("suid: %v, %v; want set-user-ID", fi, err)
+	if fi, err := os.Lstat(filepath.Join(cache, "suid")); err != nil || fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || fi.Mode().Perm() != 0o755 {
+		t.Errorf("suid: %v, %v; want 0755, without set-user-ID and set-group-ID", fi, err)
 	}
 }
 

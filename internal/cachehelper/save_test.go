@@ -15,7 +15,7 @@ func sampleTree() []node {
 	return []node{
 		dir("d").withMode(0o750).withOwner(1234, 5678).withMtime(baseTime - 1e9 + 7),
 		file("d/a.txt", "alpha").withMtime(baseTime + 1),
-		file("d/exec", "#!/bin/true").withMode(0o4755).withOwner(1, 2),
+		file("d/exec", "#!/bin/true").withMode(0o755).withOwner(1, 2),
 		file("d/empty", ""),
 		dir("d/sub").withMode(0o1777),
 		file("d/sub/deep", "deep").withOwner(4000000, 4000001).withMtime(baseTime + 999),
@@ -198,8 +198,8 @@ func TestLayerFormat(t *testing.T) {
 		if h.Name == "d/a.txt" && h.ModTime.UnixNano() != baseTime+1 {
 			t.Errorf("%s: mtime %d; want %d", h.Name, h.ModTime.UnixNano(), baseTime+1)
 		}
-		if h.Name == "d/exec" && h.Mode != 0o4755 {
-			t.Errorf("%s: mode %o; want 4755", h.Name, h.Mode)
+		if h.Name == "d/exec" && h.Mode != 0o755 {
+			t.Errorf("%s: mode %o; want 755", h.Name, h.Mode)
 		}
 	}
 	want := []string{"d/", "d/a.txt", "d/empty", "d/exec", "d/link", "d/sub/", "d/sub/deep", "dangling", "e/", "long/", "long/" + string(bytes.Repeat([]byte("n"), 150)), "top"}
