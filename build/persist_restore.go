@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -95,13 +96,19 @@ func (ps *persistence) restoreOne(ctx context.Context, gc gateway.Client, i int,
 	return nil
 }
 
-// readFile reads the file name of r's single result.
+// readFile reads the file name of r's single result, a few megabytes at a
+// time: one ReadFile fails beyond BuildKit's 16 MiB message limit, which
+// the index of a cache of a few hundred thousand files passes.
 func readFile(ctx context.Context, r *gateway.Result, name string) ([]byte, error) {
 	ref, err := r.SingleRef()
 	if err != nil {
 		return nil, err
 	}
-	return ref.ReadFile(ctx, gateway.ReadRequest{Filename: name})
+	st, err := ref.StatFile(ctx, gateway.StatRequest{Path: name})
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(&refReader{ctx: ctx, ref: ref, name: name, size: st.Size})
 }
 
 // mergeLocals returns a new map of the local directories of a and b.
