@@ -56,7 +56,8 @@ func artifactFiles(t *testing.T, s cache.MountStore, key string) []string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if _, err := persist.Fetch(ctx, s, a, dir); err != nil {
+	a, _, err = persist.Fetch(ctx, s, a, dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string

@@ -147,12 +147,20 @@ func (ps *persistence) read(ctx context.Context, u *cacheUse, dir string, start 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	n, err := persist.Fetch(ctx, ps.store, a, dir)
+	fetched, n, err := persist.Fetch(ctx, ps.store, a, dir)
 	if err != nil {
 		// Nothing of the artifact is restored, and the save must not
 		// replace what the store holds.
 		u.artifact = &persist.Artifact{Key: u.key}
 		ps.note(u, "fetching the artifact", err)
+		return nil
+	}
+	for _, h := range fetched.Invalid[len(a.Invalid):] {
+		ps.note(u, "head "+h.Name+" left out", h.Err)
+	}
+	a = fetched
+	if len(a.Layers) == 0 {
+		u.artifact = a // every head left out: the cache starts empty
 		return nil
 	}
 	u.artifact, u.layers = a, dir

@@ -78,6 +78,8 @@ type Artifact struct {
 	// Layers are the layers of the merged heads, each once, in the order
 	// to apply them.
 	Layers []Layer
+
+	layersOf map[string][]digest.Digest // the layers of each merged head
 }
 
 // HeadError says why a head was left out.
@@ -155,6 +157,12 @@ func Read(ctx context.Context, s cache.MountStore, key string) (*Artifact, error
 			continue
 		}
 		a.Heads = append(a.Heads, h.name)
+		if a.layersOf == nil {
+			a.layersOf = map[string][]digest.Digest{}
+		}
+		for _, d := range h.m.Layers {
+			a.layersOf[h.name] = append(a.layersOf[h.name], d.Digest)
+		}
 		for _, d := range h.m.Layers {
 			if seen[d.Digest] {
 				continue

@@ -54,26 +54,70 @@ func (v *verifier) Read(p []byte) (int, error) {
 func LayerFile(l Layer) string { return l.Digest.Encoded() + ".tar.gz" }
 
 // Fetch writes each layer of a to dir, named by LayerFile, several at a
-// time, and returns how many bytes it fetched. A layer is written under a
-// temporary name and kept only once its digest and size are checked; a
-// layer already in dir is checked, not fetched again.
-func Fetch(ctx context.Context, s cache.MountStore, a *Artifact, dir string) (int64, error) {
-	eg, ctx := errgroup.WithContext(ctx)
+// time, and returns the artifact whose layers are all there, and how many
+// bytes it fetched. A layer is written under a temporary name and kept only
+// once its digest and size are checked; a layer already in dir is checked,
+// not fetched again.
+//
+// A layer that the store does not have, or whose content is not what its
+// head says, leaves out the heads that hold it: the artifact returned has
+// them in Invalid, and the layers of the other heads. So a blob that a
+// store lost (a lifecycle rule, a registry's garbage collection) costs the
+// files of the heads that hold it, not the whole cache, and a save on top
+// replaces only the heads that were restored. Any other failure, such as a
+// store that does not answer, fails Fetch.
+func Fetch(ctx context.Context, s cache.MountStore, a *Artifact, dir string) (*Artifact, int64, error) {
+	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(4)
 	sizes := make([]int64, len(a.Layers))
+	lost := make([]error, len(a.Layers))
 	for i, l := range a.Layers {
 		eg.Go(func() error {
-			n, err := fetchLayer(ctx, s, a.Key, l, filepath.Join(dir, LayerFile(l)))
+			n, err := fetchLayer(ectx, s, a.Key, l, filepath.Join(dir, LayerFile(l)))
 			sizes[i] = n
+			if errors.Is(err, cache.ErrNotFound) || errors.Is(err, ErrContent) {
+				lost[i], sizes[i] = err, 0
+				return nil
+			}
 			return err
 		})
 	}
-	err := eg.Wait()
-	var total int64
-	for _, n := range sizes {
-		total += n
+	if err := eg.Wait(); err != nil {
+		return nil, 0, err
 	}
-	return total, err
+	var total int64
+	bad := map[digest.Digest]error{}
+	for i, l := range a.Layers {
+		total += sizes[i]
+		if lost[i] != nil {
+			bad[l.Digest] = lost[i]
+		}
+	}
+	if len(bad) == 0 {
+		return a, total, nil
+	}
+	out := &Artifact{Key: a.Key, Replaced: a.Replaced, Invalid: slices.Clone(a.Invalid), layersOf: map[string][]digest.Digest{}}
+	byDigest := map[digest.Digest]Layer{}
+	for _, l := range a.Layers {
+		byDigest[l.Digest] = l
+	}
+	seen := map[digest.Digest]bool{}
+	for _, h := range a.Heads {
+		ds := a.layersOf[h]
+		if i := slices.IndexFunc(ds, func(d digest.Digest) bool { return bad[d] != nil }); i >= 0 {
+			out.Invalid = append(out.Invalid, HeadError{Name: h, Err: bad[ds[i]]})
+			continue
+		}
+		out.Heads = append(out.Heads, h)
+		out.layersOf[h] = ds
+		for _, d := range ds {
+			if !seen[d] {
+				seen[d] = true
+				out.Layers = append(out.Layers, byDigest[d])
+			}
+		}
+	}
+	return out, total, nil
 }
 
 func fetchLayer(ctx context.Context, s cache.MountStore, key string, l Layer, path string) (int64, error) {

@@ -45,7 +45,8 @@ func read(t *testing.T, s cache.MountStore, key string) *Artifact {
 func contents(t *testing.T, s cache.MountStore, a *Artifact) []string {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := Fetch(context.Background(), s, a, dir); err != nil {
+	a, _, err := Fetch(context.Background(), s, a, dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
@@ -182,8 +183,9 @@ func TestContentIsVerified(t *testing.T) {
 	for _, tampered := range []string{"evil", "good!", "goo"} {
 		os.WriteFile(blob, []byte(tampered), 0o644)
 		out := t.TempDir()
-		if _, err := Fetch(context.Background(), s, a, out); !errors.Is(err, ErrContent) {
-			t.Errorf("fetching %q: %v, want ErrContent", tampered, err)
+		got, _, err := Fetch(context.Background(), s, a, out)
+		if err != nil || len(got.Layers) != 0 || len(got.Heads) != 0 || len(got.Invalid) != 1 || !errors.Is(got.Invalid[0].Err, ErrContent) {
+			t.Errorf("fetching %q: %+v, %v; want its head left out with ErrContent", tampered, got, err)
 		}
 		if ents, _ := os.ReadDir(out); len(ents) != 0 {
 			t.Errorf("a tampered layer was kept: %v", ents)
@@ -195,5 +197,43 @@ func TestContentIsVerified(t *testing.T) {
 	}
 	if heads, _ := s.Heads(context.Background(), key); len(heads) != 1 {
 		t.Errorf("a failed commit left a head: %v", heads)
+	}
+}
+
+// A blob the store lost leaves out the heads that hold it, not the
+// others; a save on top replaces only the heads it fetched.
+func TestLostLayerLeavesOutItsHeads(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := cache.DirStore(dir)
+	key := cache.MountKey("ns", "id", "linux/amd64")
+	commit(t, s, &Artifact{Key: key}, "base", t0)
+	base := read(t, s, key)
+	for i, c := range []string{"a", "b", "c"} {
+		commit(t, s, base, c, t0.Add(time.Duration(i+1)*time.Second))
+	}
+	a := read(t, s, key)
+	lostHead := a.Heads[1]
+	if err := os.Remove(filepath.Join(dir, key, "blobs", "sha256", digest.FromString("b").Encoded())); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := Fetch(ctx, s, a, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(contents(t, s, a), []string{"base", "a", "c"}) || len(got.Heads) != 2 || len(got.Invalid) != 1 ||
+		got.Invalid[0].Name != lostHead || !errors.Is(got.Invalid[0].Err, cache.ErrNotFound) {
+		t.Fatalf("with b's layer lost: heads %v, invalid %v, layers %v", got.Heads, got.Invalid, contents(t, s, a))
+	}
+	commit(t, s, got, "d", t0.Add(time.Minute))
+	heads, err := s.Heads(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(heads, lostHead) || len(heads) != 2 {
+		t.Errorf("after a save on top: heads %v; want the new one and %s, whose layer is lost", heads, lostHead)
+	}
+	if got := contents(t, s, read(t, s, key)); !slices.Equal(got, []string{"base", "a", "c", "d"}) {
+		t.Errorf("after a save on top: layers %v", got)
 	}
 }
