@@ -79,7 +79,22 @@ type Artifact struct {
 	// to apply them.
 	Layers []Layer
 
-	layersOf map[string][]digest.Digest // the layers of each merged head
+	layersOf map[string][]Layer // the layers of each merged head
+}
+
+// merge adds the head name, whose layers are layers, to a: its layers that
+// a lacks go last.
+func (a *Artifact) merge(name string, layers []Layer) {
+	a.Heads = append(a.Heads, name)
+	if a.layersOf == nil {
+		a.layersOf = map[string][]Layer{}
+	}
+	a.layersOf[name] = layers
+	for _, l := range layers {
+		if !slices.ContainsFunc(a.Layers, func(m Layer) bool { return m.Digest == l.Digest }) {
+			a.Layers = append(a.Layers, l)
+		}
+	}
 }
 
 // HeadError says why a head was left out.
@@ -150,28 +165,18 @@ func Read(ctx context.Context, s cache.MountStore, key string) (*Artifact, error
 		}
 		heads = append(heads, head{n, m})
 	}
-	seen := map[digest.Digest]bool{}
 	for _, h := range heads {
 		if replaced[h.name] {
 			a.Replaced = append(a.Replaced, h.name)
 			continue
 		}
-		a.Heads = append(a.Heads, h.name)
-		if a.layersOf == nil {
-			a.layersOf = map[string][]digest.Digest{}
-		}
+		var layers []Layer
 		for _, d := range h.m.Layers {
-			a.layersOf[h.name] = append(a.layersOf[h.name], d.Digest)
-		}
-		for _, d := range h.m.Layers {
-			if seen[d.Digest] {
-				continue
-			}
-			seen[d.Digest] = true
 			files, _ := strconv.ParseInt(d.Annotations[annotationFiles], 10, 64)
 			bytes, _ := strconv.ParseInt(d.Annotations[annotationBytes], 10, 64)
-			a.Layers = append(a.Layers, Layer{Descriptor: ocispecs.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}, Files: files, Bytes: bytes})
+			layers = append(layers, Layer{Descriptor: ocispecs.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}, Files: files, Bytes: bytes})
 		}
+		a.merge(h.name, layers)
 	}
 	return a, nil
 }

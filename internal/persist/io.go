@@ -96,26 +96,14 @@ func Fetch(ctx context.Context, s cache.MountStore, a *Artifact, dir string) (*A
 	if len(bad) == 0 {
 		return a, total, nil
 	}
-	out := &Artifact{Key: a.Key, Replaced: a.Replaced, Invalid: slices.Clone(a.Invalid), layersOf: map[string][]digest.Digest{}}
-	byDigest := map[digest.Digest]Layer{}
-	for _, l := range a.Layers {
-		byDigest[l.Digest] = l
-	}
-	seen := map[digest.Digest]bool{}
+	out := &Artifact{Key: a.Key, Replaced: a.Replaced, Invalid: slices.Clone(a.Invalid)}
 	for _, h := range a.Heads {
-		ds := a.layersOf[h]
-		if i := slices.IndexFunc(ds, func(d digest.Digest) bool { return bad[d] != nil }); i >= 0 {
-			out.Invalid = append(out.Invalid, HeadError{Name: h, Err: bad[ds[i]]})
+		layers := a.layersOf[h]
+		if i := slices.IndexFunc(layers, func(l Layer) bool { return bad[l.Digest] != nil }); i >= 0 {
+			out.Invalid = append(out.Invalid, HeadError{Name: h, Err: bad[layers[i].Digest]})
 			continue
 		}
-		out.Heads = append(out.Heads, h)
-		out.layersOf[h] = ds
-		for _, d := range ds {
-			if !seen[d] {
-				seen[d] = true
-				out.Layers = append(out.Layers, byDigest[d])
-			}
-		}
+		out.merge(h, layers)
 	}
 	return out, total, nil
 }
