@@ -108,6 +108,14 @@ func TestFleetCacheExportImportPerPlatform(t *testing.T) {
 	third, err := build.Solve(ctx, twoPlatformFleet(ctx, t, env), reader, both, build.Key("fleet-project"),
 		build.PersistCacheMounts(store), build.LocalDir(dir))
 	if err != nil {
+		// What each platform's persistence did says why a cache was empty.
+		if third != nil {
+			for _, pr := range third.Platforms {
+				if pr.Report != nil {
+					t.Logf("%s: cache mounts %+v", pr.Platform, pr.Report.CacheMounts)
+				}
+			}
+		}
 		t.Fatal(err)
 	}
 	for _, pr := range third.Platforms {
